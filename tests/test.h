@@ -59,7 +59,7 @@ static double __attribute__((unused)) t_relerr(const float *a, const float *b, s
 }
 
 /* The shared directory (../shared from the project root), or NULL. */
-static const char *__attribute__((unused)) t_shared(void)
+static __attribute__((unused)) const char *t_shared(void)
 {
 	static char buf[4096];
 	const char *env = getenv("ASMNAME_SHARED");
