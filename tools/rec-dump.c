@@ -120,12 +120,21 @@ static void put_str(FILE *o, const char *s, size_t n)
 	fputc('"', o);
 }
 
+/* The shortest text that reads back as the same value. */
 static void put_double(FILE *o, double d, int single)
 {
-	if (!isfinite(d))
+	char buf[40];
+
+	if (!isfinite(d)) {
 		fputs("null", o);   /* JSON has no NaN or infinity */
-	else
-		fprintf(o, single ? "%.9g" : "%.17g", d);
+		return;
+	}
+	for (int prec = single ? 6 : 15; prec <= (single ? 9 : 17); prec++) {
+		snprintf(buf, sizeof buf, "%.*g", prec, d);
+		if (single ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
+			break;
+	}
+	fputs(buf, o);
 }
 
 static void put_obj(FILE *o, const msgpack_object *v);
