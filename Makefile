@@ -89,6 +89,7 @@ test-only: all
 # The first of README's two commands: deps, build, and the main job on a real binary.
 demo: deps
 	$(MAKE) all
+	@echo '== the first 3 functions of $(or $(DEMO_BIN),/bin/ls), as JSON Lines:'
 	$(BIN)/asm-extract $(or $(DEMO_BIN),/bin/ls) | $(BIN)/rec-dump --head 3
 
 # libFuzzer harnesses (clang); FUZZ_TIME seconds each.

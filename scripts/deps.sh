@@ -2,7 +2,7 @@
 # Install the Debian 12 packages asmname needs, only those missing.
 # Run as root (CI, fresh machines); otherwise it prints what to install.
 set -eu
-PKGS="build-essential pkg-config libcapstone-dev libmsgpack-dev zlib1g-dev libopenblas-dev
+PKGS="build-essential make pkg-config libcapstone-dev libmsgpack-dev zlib1g-dev libopenblas-dev
 libpcre2-dev libutf8proc-dev libjansson-dev binutils file jq clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
