@@ -245,14 +245,22 @@ static void list_end(char *buf, size_t len, int count)
 		snprintf(buf + o, len - o, ", ... (%d in all)", count);
 }
 
-/* Every expected tensor present with its shape, nothing unexpected. */
-static int check_tensors(const clap_model *m, const st *s, const char *dir, an_err *e)
+static int is_optional(const char *name, const char *const *optional)
 {
-	char miss[1024] = "", extra[1024] = "", a[64], b[64];
+	for (; optional && *optional; optional++)
+		if (!strcmp(name, *optional))
+			return 1;
+	return 0;
+}
+
+int clap_check_tensors(const arena *a, const st *s, const char *const *optional,
+		const char *where, an_err *e)
+{
+	char miss[1024] = "", extra[1024] = "", sa[64], sb[64];
 	int nmiss = 0, nextra = 0;
 
-	for (int i = 0; i < m->a.n; i++) {
-		const arena_tensor *at = &m->a.t[i];
+	for (int i = 0; i < a->n; i++) {
+		const arena_tensor *at = &a->t[i];
 		const st_tensor *t = st_find(s, at->name);
 
 		if (!t) {
@@ -260,26 +268,26 @@ static int check_tensors(const clap_model *m, const st *s, const char *dir, an_e
 			continue;
 		}
 		if (!shape_is(t, at->ndim, at->shape)) {
-			shape_str(a, sizeof a, t->ndim, t->shape);
-			shape_str(b, sizeof b, at->ndim, at->shape);
-			an_err_set(e, "%s: tensor %s has shape %s; config.json implies %s", dir,
-				   at->name, a, b);
+			shape_str(sa, sizeof sa, t->ndim, t->shape);
+			shape_str(sb, sizeof sb, at->ndim, at->shape);
+			an_err_set(e, "%s: tensor %s has shape %s; the configuration implies %s", where,
+				   at->name, sa, sb);
 			return -1;
 		}
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		const char *name = s->t[i].name;
 
-		if (arena_find(&m->a, name) >= 0 || !strcmp(name, TT_NAME) || !strcmp(name, POS_NAME))
+		if (arena_find(a, name) >= 0 || is_optional(name, optional))
 			continue;
 		list_add(extra, sizeof extra, &nextra, name);
 	}
 	list_end(miss, sizeof miss, nmiss);
 	list_end(extra, sizeof extra, nextra);
 	if (nmiss || nextra) {
-		an_err_set(e, "%s: not a CLAP-ASM checkpoint of the size config.json gives:%s%s%s%s%s",
-			   dir, nmiss ? " missing tensors " : "", miss, nmiss && nextra ? ";" : "",
-			   nextra ? " unexpected tensors " : "", extra);
+		an_err_set(e, "%s: tensors do not match the configuration:%s%s%s%s%s", where,
+			   nmiss ? " missing " : "", miss, nmiss && nextra ? ";" : "",
+			   nextra ? " unexpected " : "", extra);
 		return -1;
 	}
 	return 0;
@@ -426,7 +434,9 @@ int clap_load(clap_model *m, const char *dir, an_dev *d, an_dtype wtype, an_err 
 		goto out;
 	if (st_open(&s, dir, e) < 0)
 		goto out;
-	if (check_tensors(m, &s, dir, e) < 0 || check_tt(m, &s, e) < 0)
+	const char *const optional[] = { TT_NAME, POS_NAME, NULL };
+	if (clap_check_tensors(&m->a, &s, optional, "model.safetensors", e) < 0 ||
+	    check_tt(m, &s, e) < 0)
 		goto out;
 	if (arena_alloc(&m->a, d, ARENA_PARAMS, e) < 0 || arena_load(&m->a, &s, "", ARENA_STRICT, e) < 0)
 		goto out;

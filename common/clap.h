@@ -34,6 +34,7 @@
 #include "arena.h"
 #include "dev.h"
 #include "err.h"
+#include "st.h"
 
 typedef struct clap_config {
 	int   vocab;          /* vocab_size: rows of the shared embedding table */
@@ -90,6 +91,14 @@ int  clap_config_load(clap_config *c, const char *dir, an_err *e);
  * wtype AN_BF16 keeps bf16 copies of the matrix weights for matmul. */
 int  clap_load(clap_model *m, const char *dir, an_dev *d, an_dtype wtype, an_err *e);
 void clap_free(clap_model *m);
+
+/* Compare the tensors of a checkpoint with the ones declared in an arena:
+ * every arena tensor must be in s with its shape, and s may hold nothing else
+ * but the names in optional (NULL-terminated, may be NULL).  The error (with
+ * where in front) lists the missing and unexpected names, or the first
+ * misshapen tensor with both shapes.  Used by proj.c too. */
+int  clap_check_tensors(const arena *a, const st *s, const char *const *optional,
+		const char *where, an_err *e);
 
 /* Size the activations for batches of at most max_b functions and
  * max_b_t = functions × padded length tokens (called again to grow). */
