@@ -759,7 +759,16 @@ static const char *rel_callee(extractor *x, file_ctx *fc, const dis_insn *in, co
 			break;
 		}
 	}
-	if (!r || fc->relsym != f->symtab_sec || r->sym >= f->nsymtab)
+	if (!r) {   /* resolved by the assembler: a call within the section */
+		const fn *t;
+
+		if ((in->kind != DIS_CALL && in->kind != DIS_JMP) ||
+		    (in->target >= self->addr && in->target - self->addr < self->size))
+			return NULL;
+		t = fn_at(x->fns, x->nfns, self->sec, in->target, 1);
+		return t ? fn_name(x, t) : NULL;
+	}
+	if (fc->relsym != f->symtab_sec || r->sym >= f->nsymtab)
 		return NULL;
 	if (r->type != ELF_R_X86_64_PLT32 && r->type != ELF_R_X86_64_PC32 &&
 	    r->type != ELF_R_X86_64_GOTPCREL && r->type != ELF_R_X86_64_GOTPCRELX &&
