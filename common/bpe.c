@@ -2214,7 +2214,7 @@ out:
 	return b;
 }
 
-int32_t bpe_add_token(bpe *b, const char *content, int special, int32_t id, an_err *e)
+int32_t bpe_add_token(bpe *b, const char *content, int32_t id, int tflags, an_err *e)
 {
 	size_t n = strlen(content);
 	int32_t have = smap_get(&b->added_map, content, n);
@@ -2234,7 +2234,9 @@ int32_t bpe_add_token(bpe *b, const char *content, int special, int32_t id, an_e
 		an_err_set(e, "bpe: id %d is already \"%s\"", id, b->str[id]);
 		return -1;
 	}
-	if (added_push(b, content, id, special, 0, 0, 0, !special) || rebuild_tries(b) || build_decoded(b)) {
+	if (added_push(b, content, id, tflags & BPE_TOK_SPECIAL, tflags & BPE_TOK_LSTRIP,
+		       tflags & BPE_TOK_RSTRIP, tflags & BPE_TOK_SINGLE_WORD, tflags & BPE_TOK_NORMALIZED) ||
+	    rebuild_tries(b) || build_decoded(b)) {
 		an_err_set(e, "bpe: out of memory");
 		return -1;
 	}

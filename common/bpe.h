@@ -82,11 +82,20 @@ enum {
 bpe *bpe_load(const char *path, an_err *e);
 void bpe_free(bpe *b);
 
-/* Add an added token (like tokenizers' add_tokens/add_special_tokens, with
- * lstrip/rstrip/single_word false and normalized = !special).  id < 0 takes
- * the token's vocabulary id when the content is a vocabulary token, else the
- * next free id.  Returns the id, or -1 (e: id taken by another string). */
-int32_t bpe_add_token(bpe *b, const char *content, int special, int32_t id, an_err *e);
+/* Flags of an added token, as tokenizers' AddedToken has them. */
+enum {
+	BPE_TOK_SPECIAL     = 1 << 0,
+	BPE_TOK_NORMALIZED  = 1 << 1,  /* matched in the normalized text */
+	BPE_TOK_LSTRIP      = 1 << 2,  /* the match takes the whitespace on its left */
+	BPE_TOK_RSTRIP      = 1 << 3,  /* ... on its right */
+	BPE_TOK_SINGLE_WORD = 1 << 4,  /* only where no word character touches it */
+};
+
+/* Add an added token (tokenizers' add_tokens / add_special_tokens).  tflags
+ * are BPE_TOK_* bits.  id < 0 takes the token's vocabulary id when the
+ * content is a vocabulary token, else the next free id.  Returns the id, or
+ * -1 (e: the id is taken by another string). */
+int32_t bpe_add_token(bpe *b, const char *content, int32_t id, int tflags, an_err *e);
 
 /* Encode len bytes of text, appending ids to out.  flags: BPE_ADD_SPECIAL,
  * BPE_SPLIT_SPECIAL.  0, or -1 with e (only on out of memory). */
