@@ -1508,12 +1508,105 @@ void bpe_free(bpe *b)
 	free(b);
 }
 
+/* Oniguruma's \s (what HF tokenizers runs) is Unicode White_Space; PCRE2's
+ * \s with UCP also takes U+180E (it is in PCRE2's \h).  Spell \s and \S
+ * out as White_Space so that U+180E splits as HF splits it. */
+#define WS_CHARS "\\t-\\r\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+
+static char *onig_to_pcre2(const char *pat, size_t n, size_t *outn)
+{
+	size_t cap = n * 8 + 256, k = 0;
+	char *o = malloc(cap);
+	int in_class = 0;
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *add = NULL;
+		char two[3] = { 0 };
+
+		if (k + 128 > cap) {
+			char *no = realloc(o, cap *= 2);
+
+			if (!no) {
+				free(o);
+				return NULL;
+			}
+			o = no;
+		}
+		if (pat[i] == '\\' && i + 1 < n) {
+			char c = pat[++i];
+
+			if (c == 's')
+				add = in_class ? WS_CHARS : "[" WS_CHARS "]";
+			else if (c == 'S' && !in_class)
+				add = "[^" WS_CHARS "]";
+			else {
+				two[0] = '\\';
+				two[1] = c;
+				add = two;
+			}
+		} else if (pat[i] == '[' && !in_class) {
+			in_class = 1;
+			o[k++] = '[';
+			/* a ']' right after '[' or '[^' is a literal */
+			if (i + 1 < n && pat[i + 1] == '^')
+				o[k++] = pat[++i];
+			if (i + 1 < n && pat[i + 1] == ']')
+				o[k++] = pat[++i];
+			continue;
+		} else if (pat[i] == '[' && in_class && i + 1 < n && pat[i + 1] == ':') {
+			/* POSIX class [:name:] inside a class */
+			const char *end = strstr(pat + i, ":]");
+			size_t l = end ? (size_t)(end - (pat + i)) + 2 : 1;
+
+			while (k + l + 8 > cap) {
+				char *no = realloc(o, cap *= 2);
+
+				if (!no) {
+					free(o);
+					return NULL;
+				}
+				o = no;
+			}
+			memcpy(o + k, pat + i, l);
+			k += l;
+			i += l - 1;
+			continue;
+		} else if (pat[i] == ']' && in_class)
+			in_class = 0;
+		if (add) {
+			size_t l = strlen(add);
+
+			memcpy(o + k, add, l);
+			k += l;
+		} else
+			o[k++] = pat[i];
+	}
+	o[k] = 0;
+	*outn = k;
+	return o;
+}
+
 static pcre2_code *compile_re(const char *pat, size_t n, int literal, int *jit, const char *where, an_err *e)
 {
 	int ec;
 	PCRE2_SIZE eo;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, n,
-				       PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0), &ec, &eo, NULL);
+	pcre2_code *re;
+	char *conv = NULL;
+
+	if (!literal) {
+		if (n == PCRE2_ZERO_TERMINATED)
+			n = strlen(pat);
+		conv = onig_to_pcre2(pat, n, &n);
+		if (!conv) {
+			an_err_set(e, "%s: out of memory", where);
+			return NULL;
+		}
+		pat = conv;
+	}
+	re = pcre2_compile((PCRE2_SPTR)pat, n, PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0), &ec, &eo, NULL);
+	free(conv);
 
 	if (!re) {
 		PCRE2_UCHAR msg[256];

@@ -35,6 +35,7 @@
 #define F_PRED     "pred"     /* str   predicted name */
 #define F_CANDS    "cands"    /* [{name: str, logp: float}] best first */
 #define F_SRC_EMB  "src_emb"  /* bin f32 [d] LLM embedding of src (--embed) */
+#define F_LLM_TOK  "llm_tok"  /* bin i32 LLM (BPE) token ids of a text field (llm-tok -w) */
 /* data pipelines */
 #define F_PKG      "pkg"      /* str   Debian package the function came from */
 #define F_OPT      "opt"      /* str   optimization level, "O0".."O3" */
