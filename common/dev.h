@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "nf4.h"
 #include "ops.h"
 
 /* Element types of weights handed to matmul (and of dev_cast). */
@@ -144,6 +145,20 @@ struct dev_ops {
 	int (*sumsq)(an_dev *d, const float *x, size_t n, double *acc_host, an_err *e);
 
 	/* NF4 and LoRA entries (engineer "cuda") go below this line. */
+	/* NF4 linear (nf4.h): w is a host struct whose pointers are on the
+	 * device (nf4_rebase onto the device copy of w->mem).
+	 * out[M,N] = inp[M,K] · dequant(w)^T + bias; backward: dinp only
+	 * (ASSIGNED, or += with acc). */
+	int (*nf4_matmul_forward)(an_dev *d, float *out, const float *inp, const nf4_tensor *w,
+			const float *bias, int M, an_err *e);
+	int (*nf4_matmul_backward)(an_dev *d, float *dinp, const float *dout, const nf4_tensor *w,
+			int M, int acc, an_err *e);
+	/* LoRA dropout (lora.h): mask[i] = lora_keep(seed, i, p) (mask may be
+	 * NULL), out = mask ? inp / (1-p) : 0; out may alias inp. */
+	int (*dropout_forward)(an_dev *d, float *out, uint8_t *mask, const float *inp, float p,
+			uint64_t seed, size_t n, an_err *e);
+	int (*dropout_backward)(an_dev *d, float *dinp, const float *dout, const uint8_t *mask,
+			float p, size_t n, an_err *e);
 };
 
 struct an_dev {
@@ -244,5 +259,23 @@ int dev_sumsq(an_dev *d, const float *x, size_t n, double *acc_host, an_err *e);
  * (may be NULL) gets the norm before clipping. */
 int dev_clip_grad_norm(an_dev *d, float *const *g, const size_t *n, int k, float max_norm,
 		float *norm_out, an_err *e);
+
+/* NF4 and dropout (common/dev_nf4.c, which also holds the CPU entries). */
+int dev_nf4_matmul_forward(an_dev *d, float *out, const float *inp, const nf4_tensor *w,
+		const float *bias, int M, an_err *e);
+int dev_nf4_matmul_backward(an_dev *d, float *dinp, const float *dout, const nf4_tensor *w,
+		int M, int acc, an_err *e);
+int dev_dropout_forward(an_dev *d, float *out, uint8_t *mask, const float *inp, float p,
+		uint64_t seed, size_t n, an_err *e);
+int dev_dropout_backward(an_dev *d, float *dinp, const float *dout, const uint8_t *mask,
+		float p, size_t n, an_err *e);
+int dev_cpu_nf4_matmul_forward(an_dev *d, float *out, const float *inp, const nf4_tensor *w,
+		const float *bias, int M, an_err *e);
+int dev_cpu_nf4_matmul_backward(an_dev *d, float *dinp, const float *dout, const nf4_tensor *w,
+		int M, int acc, an_err *e);
+int dev_cpu_dropout_forward(an_dev *d, float *out, uint8_t *mask, const float *inp, float p,
+		uint64_t seed, size_t n, an_err *e);
+int dev_cpu_dropout_backward(an_dev *d, float *dinp, const float *dout, const uint8_t *mask,
+		float p, size_t n, an_err *e);
 
 #endif

@@ -374,4 +374,8 @@ const struct dev_ops dev_cpu_ops = {
 	.infonce_backward = cpu_infonce_backward,
 	.adamw_update = cpu_adamw_update,
 	.sumsq = cpu_sumsq,
+	.nf4_matmul_forward = dev_cpu_nf4_matmul_forward,     /* dev_nf4.c */
+	.nf4_matmul_backward = dev_cpu_nf4_matmul_backward,
+	.dropout_forward = dev_cpu_dropout_forward,
+	.dropout_backward = dev_cpu_dropout_backward,
 };
