@@ -10,6 +10,7 @@
 
 #include "half.h"
 #include "llm.h"
+#include "lora.h"
 #include "st.h"
 
 const char *const llm_lin_names[LLM_NLIN] = {
@@ -485,6 +486,10 @@ static int load_linear(llm *m, const st *s, llm_linear *L, const char *base, int
 			L->nf4_mem = dput(m, L->nf4.mem, L->nf4.bytes, 0, e);
 			if (!L->nf4_mem)
 				goto err;
+			/* keep only the device copy: the struct's pointers move there */
+			nf4_tensor host = L->nf4;
+			nf4_rebase(&L->nf4, &host, L->nf4_mem);
+			nf4_free(&host);
 		}
 	} else {
 		an_dtype wt = m->quant == LLM_Q_BF16 ? AN_BF16 : AN_F32;
@@ -861,6 +866,8 @@ out:
 
 /* ------------------------------------------------------------------ context */
 
+#define LLM_MAX_LC 32
+
 struct llm_ctx {
 	llm     *m;
 	an_dev  *dev;
@@ -875,7 +882,8 @@ struct llm_ctx {
 	int     *pos_d;            /* [max_chunk] */
 	int     *pmask_d;          /* [max_chunk] pooling mask */
 	float   *x, *xn, *q, *k, *v, *att, *t1, *g, *u; /* activations, [max_chunk, *] */
-	float   *lr, *ln;          /* LoRA: [max_chunk, r], [max_chunk, max N] */
+	lora_cache lc[LLM_MAX_LC]; /* LoRA scratch, one per (K, N, r) of the adapter */
+	int      nlc;
 	float   *last;             /* [max_rows, d] */
 	float   *logits;           /* [max_rows, V] */
 	float   *pool;             /* [max_rows, d] */
@@ -901,8 +909,10 @@ void llm_ctx_free(llm_ctx *c)
 		}
 	free(c->kc);
 	free(c->vc);
+	for (int i = 0; i < c->nlc; i++)
+		lora_cache_free(&c->lc[i], d);
 	void *dv[] = {c->tmpkv, c->cos, c->sin, c->kmask_d, c->pos_d, c->pmask_d, c->x, c->xn, c->q,
-		      c->k, c->v, c->att, c->t1, c->g, c->u, c->lr, c->ln, c->last, c->logits, c->pool};
+		      c->k, c->v, c->att, c->t1, c->g, c->u, c->last, c->logits, c->pool};
 	for (size_t i = 0; i < sizeof dv / sizeof dv[0]; i++)
 		if (dv[i])
 			dev_free(d, dv[i]);
@@ -948,9 +958,6 @@ llm_ctx *llm_ctx_new(llm *m, int max_rows, int max_len, int max_chunk, an_err *e
 	c->max_chunk = max_chunk;
 	int dm = cf->d_model, hd = cf->head_dim, nq = cf->n_heads * hd, nkv = cf->n_kv_heads * hd;
 	size_t M = (size_t)max_chunk, cache = (size_t)max_rows * max_len * nkv;
-	int maxn = nq > dm ? nq : dm;
-	if (cf->d_ff > maxn)
-		maxn = cf->d_ff;
 #define DA(p, n, sz) do { if (!((p) = dev_malloc(d, nz((size_t)(n) * (sz)), e))) goto fail; } while (0)
 	c->kc = calloc((size_t)cf->n_layers, sizeof *c->kc);
 	c->vc = calloc((size_t)cf->n_layers, sizeof *c->vc);
@@ -975,8 +982,6 @@ llm_ctx *llm_ctx_new(llm *m, int max_rows, int max_len, int max_chunk, an_err *e
 	DA(c->t1, M * dm, sizeof(float));
 	DA(c->g, M * cf->d_ff, sizeof(float));
 	DA(c->u, M * cf->d_ff, sizeof(float));
-	DA(c->lr, M * 64, sizeof(float));       /* grown by ctx_lora_fit when r > 64 */
-	DA(c->ln, M * maxn, sizeof(float));
 	DA(c->last, (size_t)max_rows * dm, sizeof(float));
 	DA(c->logits, (size_t)max_rows * cf->vocab, sizeof(float));
 	DA(c->pool, (size_t)max_rows * dm, sizeof(float));
@@ -1015,50 +1020,52 @@ fail:
 	return NULL;
 }
 
-/* LoRA scratch must hold [max_chunk, r]. */
-static int ctx_lora_fit(llm_ctx *c, an_err *e)
+static lora_cache *lc_find(llm_ctx *c, const llm_linear *L)
 {
-	static const int have = 64;
-
-	if (c->m->lora_r <= have)
-		return 0;
-	an_err_set(e, "LoRA rank %d: more than %d is not supported", c->m->lora_r, have);
-	return -1;
+	for (int i = 0; i < c->nlc; i++)
+		if (c->lc[i].K == L->K && c->lc[i].N == L->N && c->lc[i].r == L->r)
+			return &c->lc[i];
+	return NULL;
 }
 
-/* y[M, N] = x[M, K] W^T + b (+ scale * (x A^T) B^T). */
+/* A LoRA cache for every (K, N, r) of the loaded adapter, made once. */
+static int ctx_lora_fit(llm_ctx *c, an_err *e)
+{
+	const llm *m = c->m;
+
+	for (int l = 0; l < m->cfg.n_layers; l++)
+		for (int j = 0; j < LLM_NLIN; j++) {
+			const llm_linear *L = &m->layers[l].lin[j];
+			if (!L->r || lc_find(c, L))
+				continue;
+			if (c->nlc == LLM_MAX_LC) {
+				an_err_set(e, "LoRA: more than %d shapes of adapter", LLM_MAX_LC);
+				return -1;
+			}
+			if (lora_cache_init(&c->lc[c->nlc], c->dev, c->max_chunk, L->K, L->N, L->r, 0, e) < 0)
+				return -1;
+			c->nlc++;
+		}
+	return 0;
+}
+
+/* y[M, N] = x[M, K] W^T + b (+ scale * (x A^T) B^T): lora.h, which also
+ * dispatches the NF4 linear per device. */
 static int lin_forward(llm_ctx *c, const llm_linear *L, float *y, const float *x, int M, an_err *e)
 {
-	an_dev *d = c->dev;
+	lora_base b = {
+		.kind = L->q == LLM_Q_F32 ? LORA_BASE_F32 : L->q == LLM_Q_BF16 ? LORA_BASE_BF16
+									: LORA_BASE_NF4,
+		.w = L->w, .nf4 = &L->nf4, .bias = L->bias, .N = L->N, .K = L->K,
+	};
+	lora_cache *lc = L->r ? lc_find(c, L) : NULL;
 
-	switch (L->q) {
-	case LLM_Q_F32:
-		if (dev_matmul_forward(d, y, x, L->w, AN_F32, L->bias, M, L->K, L->N, e) < 0)
-			return -1;
-		break;
-	case LLM_Q_BF16:
-		if (dev_matmul_forward(d, y, x, L->w, AN_BF16, L->bias, M, L->K, L->N, e) < 0)
-			return -1;
-		break;
-	case LLM_Q_NF4:
-	case LLM_Q_NF4_DQ:
-		if (d->kind != AN_DEV_CPU) {
-			an_err_set(e, "op nf4_matmul: no kernel on %s", d->ops->name);
-			return -1;
-		}
-		if (nf4_matmul_forward(y, x, &L->nf4, L->bias, M, e) < 0)
-			return -1;
-		break;
+	if (L->r && !lc) {
+		an_err_set(e, "LoRA adapter loaded after the context was made: prefill first");
+		return -1;
 	}
-	if (L->r) {
-		/* PEFT: result + lora_B(lora_A(x)) * scaling */
-		if (dev_matmul_forward(d, c->lr, x, L->lora_a, AN_F32, NULL, M, L->K, L->r, e) < 0 ||
-		    dev_matmul_forward(d, c->ln, c->lr, L->lora_b, AN_F32, NULL, M, L->r, L->N, e) < 0 ||
-		    dev_scale(d, c->ln, L->lora_scale, (size_t)M * L->N, e) < 0 ||
-		    dev_add_inplace(d, y, c->ln, (size_t)M * L->N, e) < 0)
-			return -1;
-	}
-	return 0;
+	return lora_forward(c->dev, y, x, &b, L->lora_a, L->lora_b, L->r, L->lora_scale, 0.0f, 0,
+			lc, M, e);
 }
 
 /* Host embedding row of token id into dst[d]. */
