@@ -53,6 +53,7 @@ typedef struct pinsn {
 	int64_t     S;            /* stack pointer delta before it (entry = 0) */
 	int         tin_known;    /* a forward jump to it recorded the delta */
 	int64_t     tin;
+	int         callee;       /* index into ida_ctx.callees, -1 */
 } pinsn;
 
 void ida_init(ida_ctx *c)
@@ -67,6 +68,13 @@ void ida_free(ida_ctx *c)
 	free(c->olen);
 	free(c->p);
 	memset(c, 0, sizeof *c);
+}
+
+void ida_set_callees(ida_ctx *c, const char *const *names, const size_t *lens, size_t n)
+{
+	c->callees = names;
+	c->callee_len = lens;
+	c->ncallees = n;
 }
 
 const char *ida_text(const ida_ctx *c, size_t i, size_t *len)
@@ -692,7 +700,7 @@ static void data_name(obuf *o, int msize, int is_lea, uint64_t a)
 }
 
 static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, uint32_t size,
-		       uint64_t addr, int nopad, int show_ptr)
+		       uint64_t addr, int nopad, int show_ptr, const char *callee)
 {
 	const char *mn = p->mn;
 	int is_lea = !strcmp(mn, "lea");
@@ -703,7 +711,10 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 	if (!strcmp(m->base, "rip") || !strcmp(m->base, "eip")) {
 		if (!is_lea)
 			puts_(o, "cs:");
-		if (p->has_rel && p->rsymlen) {
+		if (callee) {
+			putsym(o, callee, strlen(callee));
+			puts_(o, "_ptr");
+		} else if (p->has_rel && p->rsymlen) {
 			if (is_section_sym(p->rsym, p->rsymlen)) {
 				int64_t t = p->radd + (int64_t)(addr + size - p->roff);
 				data_name(o, m->msize, is_lea, (uint64_t)t);
@@ -1013,6 +1024,48 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 				after_jump = 1;
 		}
 	}
+	/* callee names, by order of first appearance of distinct targets */
+	for (size_t i = 0; i < n; i++)
+		P[i].callee = -1;
+	if (c->ncallees && has_addr && n) {
+		uint64_t lo = in[0].addr, hi = in[n - 1].addr + (P[n - 1].size ? P[n - 1].size : 1);
+		uint64_t *keys = malloc(n * sizeof *keys);
+		size_t nk = 0;
+		int ok = keys != NULL;
+		for (size_t i = 0; i < n && ok; i++) {
+			pinsn *p = &P[i];
+			if ((strcmp(p->mn, "call") && strcmp(p->mn, "jmp")) || p->nop != 1)
+				continue;
+			const opnd *q = &p->op[0];
+			uint64_t key;
+			if (q->kind == OP_TGT) {
+				if (q->imm >= lo && q->imm < hi) {
+					/* a call to the next instruction: an unrelocated .o call */
+					if (strcmp(p->mn, "call") || !p->size || q->imm != in[i].addr + p->size)
+						continue;
+					key = (1ull << 63) | i;
+				} else {
+					key = q->imm;
+				}
+			} else if (q->kind == OP_MEM && !strcmp(q->base, "rip") && !q->index[0]) {
+				key = (1ull << 62) | (in[i].addr + p->size + (uint64_t)q->disp);
+			} else {
+				continue;
+			}
+			size_t k;
+			for (k = 0; k < nk && keys[k] != key; k++)
+				;
+			if (k == nk)
+				keys[nk++] = key;
+			p->callee = (int)k;
+		}
+		if (!ok || nk != c->ncallees)
+			for (size_t i = 0; i < n; i++)
+				P[i].callee = -1;
+		free(keys);
+	}
+	c->ncallees = 0;
+
 	/* trailing padding */
 	size_t last = n;
 	while (last > 1 && P[last - 1].pad)
@@ -1111,7 +1164,11 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 					if (j != k && regsz[j] && regsz[j] == q->msize)
 						same = 1;
 				int show = !is_lea && (is_nop || has_vec || !same) && !is_stack_member(p, q, &f);
-				render_mem(&o, p, q, &f, p->size, in[i].addr, is_nop, show);
+				char cname[256];
+				if (p->callee >= 0)
+					snprintf(cname, sizeof cname, "%.*s", (int)c->callee_len[p->callee],
+						 c->callees[p->callee]);
+				render_mem(&o, p, q, &f, p->size, in[i].addr, is_nop, show, p->callee >= 0 ? cname : NULL);
 				break;
 			}
 			case OP_TGT: {
@@ -1123,6 +1180,8 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 					       p->roff > in[i].addr && (!p->size || p->roff < in[i].addr + p->size);
 				if (rel_here && (!strcmp(p->mn, "call") || jcc)) {
 					putsym(&o, p->rsym, p->rsymlen);
+				} else if (p->callee >= 0) {
+					putsym(&o, c->callees[p->callee], c->callee_len[p->callee]);
 				} else if (t >= 0 && jcc) {
 					char b[24];
 					snprintf(b, sizeof b, "INSTR%ld", t + 1);

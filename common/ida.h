@@ -51,6 +51,10 @@ typedef struct ida_ctx {
 	void   *p;       /* per-instruction parse state */
 	size_t  pcap;
 	size_t  n;       /* rendered instructions */
+	/* callee names for the next ida_render (see ida_set_callees) */
+	const char *const *callees;
+	const size_t *callee_len;
+	size_t  ncallees;
 } ida_ctx;
 
 void ida_init(ida_ctx *c);
@@ -61,6 +65,14 @@ void ida_free(ida_ctx *c);
  * jumps).  Returns the number of rendered instructions (trailing padding
  * dropped; at least 1 when n > 0), or -1 when memory runs out. */
 long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *e);
+/* Names of the function's callees as asm-extract lists them (F_CALLEES:
+ * distinct names in the order of the calls, direct jumps and calls/jumps
+ * through [rip+X] that leave the function).  When the count of such distinct
+ * targets in the next function equals n, targets are named in that order
+ * (call foo, call cs:foo_ptr) instead of sub_XXXX; otherwise they are not
+ * used.  The arrays are borrowed until ida_render returns; n 0 clears. */
+void ida_set_callees(ida_ctx *c, const char *const *names, const size_t *lens, size_t n);
+
 /* The i-th rendered text (valid until the next ida_render). */
 const char *ida_text(const ida_ctx *c, size_t i, size_t *len);
 

@@ -56,6 +56,9 @@ typedef struct ctx {
 	size_t    *tlen;
 	size_t     tcap;
 	cli_progress prog;
+	const char **cal;
+	size_t    *call;
+	size_t     calcap;
 } ctx;
 
 static void count(ctx *c, const int32_t *ids, size_t n)
@@ -211,6 +214,26 @@ static int do_rec(ctx *c, rec_reader *rd, const char *name)
 				memcpy(&a, (const char *)addrs + 8 * i, 8);
 				c->ii[i].addr = a;   /* little-endian host */
 			}
+		}
+		const msgpack_object *cv;
+		size_t nc;
+		if (!c->raw && rec_has(&c->r, F_CALLEES) && rec_get_strv(&c->r, F_CALLEES, &cv, &nc, &e) == 0 && nc) {
+			if (nc > c->calcap) {
+				const char **a = realloc(c->cal, nc * sizeof *a);
+				if (a)
+					c->cal = a;
+				size_t *l = realloc(c->call, nc * sizeof *l);
+				if (l)
+					c->call = l;
+				if (!a || !l)
+					cli_die(1, "out of memory");
+				c->calcap = nc;
+			}
+			for (size_t i = 0; i < nc; i++) {
+				c->cal[i] = cv[i].type == MSGPACK_OBJECT_STR ? cv[i].via.str.ptr : "";
+				c->call[i] = cv[i].type == MSGPACK_OBJECT_STR ? cv[i].via.str.size : 0;
+			}
+			ida_set_callees(&c->ida, c->cal, c->call, nc);
 		}
 		if (rec_get_str(&c->r, F_ID, &id, &idl, &e) < 0)
 			id = NULL;
@@ -506,6 +529,8 @@ int main(int argc, char **argv)
 	free(c.ii);
 	free(c.txt);
 	free(c.tlen);
+	free(c.cal);
+	free(c.call);
 	rec_free(&c.r);
 	ida_free(&c.ida);
 	clap_tok_free(&c.ct);
