@@ -10,7 +10,6 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 .DELETE_ON_ERROR:
-.SECONDARY:
 
 ROOT  := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 O     ?= $(ROOT)
@@ -92,6 +91,10 @@ csv: $(SETS)/train.csv $(SETS)/valid.csv $(SETS)/test.csv
 stats: $(DATA)/reports/stats.txt
 baselines: $(DATA)/reports/baselines.txt
 report: $(DATA)/reports/hygiene.tsv
+# Unpacked packages are kept (not intermediate) but, being only reached
+# through pattern rules, must be named here.
+.SECONDARY: $(DEV_PKGS:%=$(DATA)/dev/%/source) $(SRC_PKGS:%=$(DATA)/src/%/source) \
+	$(DBG_PKGS:%=$(DATA)/dbg/%/source) $(APT)/.done
 help:
 	@man -l $(ROOT)/man/man7/asmname-data.7
 

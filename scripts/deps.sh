@@ -3,7 +3,7 @@
 # Run as root (CI, fresh machines); otherwise it prints what to install.
 set -eu
 PKGS="build-essential make pkg-config libcapstone-dev libmsgpack-dev zlib1g-dev libopenblas-dev
-libpcre2-dev libutf8proc-dev libjansson-dev binutils file jq clang libclang-rt-14-dev"
+libpcre2-dev libutf8proc-dev libjansson-dev binutils file jq universal-ctags clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
