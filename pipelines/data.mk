@@ -23,7 +23,7 @@ export ASMNAME_DATA ?= $(ROOT)/data
 
 MIN_INSNS ?= 5
 OPTS      ?= O0 O1 O2 O3
-CC        ?= gcc
+CC        := $(if $(filter default,$(origin CC)),gcc,$(CC))
 TRIPLE_CFLAGS ?=
 COMPILE_TIMEOUT ?= 300
 BAG_DIM   ?= 512
@@ -195,15 +195,25 @@ $(DATA)/reports/baseline-%.json: $(SPLITS) | $(TOOLS)
 	$(BIN)/name-baseline -t $(SETS)/train.msgpack -m $* --dim $(BAG_DIM) $(SETS)/test.msgpack 2> $@.log \
 		| $(BIN)/name-score -j $(SCORE_FLAGS) > $@.tmp
 	mv $@.tmp $@
+$(DATA)/reports/eval-baseline-%.json: $(SETS)/train.msgpack $(SETS)/eval.msgpack | $(TOOLS)
+	@mkdir -p $(@D)
+	$(BIN)/name-baseline -t $(SETS)/train.msgpack -m $* --dim $(BAG_DIM) $(SETS)/eval.msgpack 2> $@.log \
+		| $(BIN)/name-score -j $(SCORE_FLAGS) > $@.tmp
+	mv $@.tmp $@
 
+# One table per set: functions scored, exact, exact on words, prefix, char F1,
+# word F1 micro without and with the synonym table.
 $(DATA)/reports/baselines.txt: export JQ_ROW = [$$b, .names.n, .names.exact, .names.exact_norm, .names.prefix, .names.char.f1, .names.word.micro.f1, (.names.word_syn.micro.f1 // "-")] | @tsv
-$(DATA)/reports/baselines.txt: $(BASELINES:%=$(DATA)/reports/baseline-%.json)
-	{ printf '%-14s %8s %8s %8s %8s %8s %8s %8s\n' baseline functions exact exact_w prefix char_f1 word_f1 syn_f1; \
+$(DATA)/reports/baselines.txt: $(BASELINES:%=$(DATA)/reports/baseline-%.json) $(BASELINES:%=$(DATA)/reports/eval-baseline-%.json)
+	{ for set in test eval; do \
+	  [ $$set = test ] && pre= || pre=eval-; \
+	  echo "$$set set (name-score $(SCORE_FLAGS); word F1 is micro)"; \
+	  printf '%-14s %8s %8s %8s %8s %8s %8s %8s\n' baseline functions exact exact_w prefix char_f1 word_f1 syn_f1; \
 	  for b in $(BASELINES); do \
-		jq -r --arg b $$b "$$JQ_ROW" $(DATA)/reports/baseline-$$b.json \
+		jq -r --arg b $$b "$$JQ_ROW" $(DATA)/reports/$$pre""baseline-$$b.json \
 		| awk -F'\t' '{ printf "%-14s %8d", $$1, $$2; for (i = 3; i <= NF; i++) \
 			printf ($$i == "-" ? " %8s" : " %8.4f"), $$i; print "" }'; \
-	  done; echo "(test split; name-score $(SCORE_FLAGS); word F1 micro)"; } > $@.tmp
+	  done; echo; done; } > $@.tmp
 	mv $@.tmp $@
 
 # Every rule's count, one line per input file and rule.

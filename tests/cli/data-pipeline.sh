@@ -118,7 +118,7 @@ nrec=$(grep -c '","[A-Za-z_0-9]*"$' "$D/sets/train.csv" || true)
 
 # reports
 grep -q 'distinct names' "$D/reports/stats.txt" && pass stats || fail stats "$(cat "$D/reports/stats.txt")"
-[ "$(grep -c '^\(most-frequent\|hash\|bag\) ' "$D/reports/baselines.txt")" -eq 3 ] && pass baselines \
+[ "$(grep -c "^\(most-frequent\|hash\|bag\) " "$D/reports/baselines.txt")" -eq 6 ] && pass baselines \
 	|| fail baselines "$(cat "$D/reports/baselines.txt")"
 jq -e '.names.n == 2' "$D/reports/baseline-bag.json" >/dev/null && pass baselines.scored \
 	|| fail baselines.scored "$(cat "$D/reports/baseline-bag.json")"
