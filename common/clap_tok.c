@@ -92,6 +92,8 @@ int clap_tok_function(clap_tok *t, const char *const *ins, const size_t *len,
 		int32_t ty;
 		if (keys) {
 			ty = clap_tok_type(t, keys[i], klen ? klen[i] : strlen(keys[i]));
+		} else if (i + 1 <= CLAP_MAX_LEN && t->type_cache[i + 1]) {
+			ty = t->type_cache[i + 1] - 1;
 		} else {
 			char kb[24];
 			int kl = snprintf(kb, sizeof kb, "%zu", i + 1);

@@ -2,6 +2,7 @@
 #include "ida.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,36 @@ typedef struct pinsn {
 	int         tin_known;    /* a forward jump to it recorded the delta */
 	int64_t     tin;
 	int         callee;       /* index into ida_ctx.callees, -1 */
+	int         mk;           /* MK_* */
 } pinsn;
+
+enum { MK_OTHER, MK_PUSH, MK_POP, MK_PUSHF, MK_POPF, MK_SUB, MK_ADD, MK_LEA, MK_MOV, MK_LEAVE, MK_CALL,
+       MK_JMP, MK_JCC, MK_RET, MK_STOP, MK_NOP, MK_CMP, MK_ENDBR };
+
+static int mn_kind(const char *mn)
+{
+	switch (mn[0]) {
+	case 'a': return !strcmp(mn, "add") ? MK_ADD : MK_OTHER;
+	case 'c': return !strcmp(mn, "call") ? MK_CALL : !strcmp(mn, "cmp") ? MK_CMP : MK_OTHER;
+	case 'e': return !strncmp(mn, "endbr", 5) ? MK_ENDBR : MK_OTHER;
+	case 'h': return !strcmp(mn, "hlt") ? MK_STOP : MK_OTHER;
+	case 'j': return !strcmp(mn, "jmp") ? MK_JMP : MK_JCC;
+	case 'l': return !strcmp(mn, "lea") ? MK_LEA : !strcmp(mn, "leave") ? MK_LEAVE : MK_OTHER;
+	case 'm': return !strcmp(mn, "mov") ? MK_MOV : MK_OTHER;
+	case 'n': return !strcmp(mn, "nop") ? MK_NOP : MK_OTHER;
+	case 'p':
+		if (!strcmp(mn, "push")) return MK_PUSH;
+		if (!strcmp(mn, "pop")) return MK_POP;
+		if (!strcmp(mn, "pushf") || !strcmp(mn, "pushfq")) return MK_PUSHF;
+		if (!strcmp(mn, "popf") || !strcmp(mn, "popfq")) return MK_POPF;
+		return MK_OTHER;
+	case 'r': return !strcmp(mn, "retn") || !strcmp(mn, "retf") || !strcmp(mn, "ret") ? MK_RET : MK_OTHER;
+	case 's': return !strcmp(mn, "sub") ? MK_SUB : MK_OTHER;
+	case 't': return !strcmp(mn, "test") ? MK_CMP : MK_OTHER;
+	case 'u': return !strcmp(mn, "ud2") ? MK_STOP : MK_OTHER;
+	default: return MK_OTHER;
+	}
+}
 
 void ida_init(ida_ctx *c)
 {
@@ -100,7 +130,34 @@ const char *ida_num(uint64_t v, char *buf)
 
 /* ---- registers ------------------------------------------------------- */
 
-static int reg_info(const char *s, size_t n, int *size, int *cls)
+/* Registers by name: a sorted table of (name packed in a u64, size, class),
+ * built once, searched by bisection (this is on every operand's path). */
+typedef struct regent { uint64_t key; int8_t size, cls; } regent;
+static regent regtab[256];
+static size_t nregtab;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static uint64_t reg_key(const char *s, size_t n)
+{
+	uint64_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k = k << 8 | (uint64_t)(unsigned char)tolower((unsigned char)s[i]);
+	return k;
+}
+
+static void reg_add(const char *name, int size, int cls)
+{
+	if (nregtab < sizeof regtab / sizeof regtab[0])
+		regtab[nregtab++] = (regent){ reg_key(name, strlen(name)), (int8_t)size, (int8_t)cls };
+}
+
+static int reg_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const regent *)a)->key, y = ((const regent *)b)->key;
+	return x < y ? -1 : x > y;
+}
+
+static void reg_build(void)
 {
 	static const char *const r64[] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "rip", NULL };
 	static const char *const r32[] = { "eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eiz", "riz", NULL };
@@ -109,54 +166,56 @@ static int reg_info(const char *s, size_t n, int *size, int *cls)
 	static const char *const seg[] = { "cs", "ds", "es", "fs", "gs", "ss", NULL };
 	char b[16];
 
-	if (n == 0 || n >= sizeof b)
+	for (int i = 0; r64[i]; i++) reg_add(r64[i], 8, RC_GP);
+	for (int i = 0; r32[i]; i++) reg_add(r32[i], 4, RC_GP);
+	for (int i = 0; r16[i]; i++) reg_add(r16[i], 2, RC_GP);
+	for (int i = 0; r8[i]; i++) reg_add(r8[i], 1, RC_GP);
+	for (int i = 0; seg[i]; i++) reg_add(seg[i], 2, RC_OTHER);
+	for (int k = 8; k <= 15; k++) {
+		snprintf(b, sizeof b, "r%d", k); reg_add(b, 8, RC_GP);
+		snprintf(b, sizeof b, "r%dd", k); reg_add(b, 4, RC_GP);
+		snprintf(b, sizeof b, "r%dw", k); reg_add(b, 2, RC_GP);
+		snprintf(b, sizeof b, "r%db", k); reg_add(b, 1, RC_GP);
+		snprintf(b, sizeof b, "r%dl", k); reg_add(b, 1, RC_GP);
+	}
+	for (int k = 0; k < 32; k++) {
+		snprintf(b, sizeof b, "xmm%d", k); reg_add(b, 16, RC_VEC);
+		snprintf(b, sizeof b, "ymm%d", k); reg_add(b, 32, RC_VEC);
+		snprintf(b, sizeof b, "zmm%d", k); reg_add(b, 64, RC_VEC);
+	}
+	for (int k = 0; k < 8; k++) {
+		snprintf(b, sizeof b, "mm%d", k); reg_add(b, 8, RC_VEC);
+		snprintf(b, sizeof b, "k%d", k); reg_add(b, 0, RC_OTHER);
+		snprintf(b, sizeof b, "st(%d)", k); reg_add(b, 0, RC_OTHER);
+		snprintf(b, sizeof b, "dr%d", k); reg_add(b, 0, RC_OTHER);
+	}
+	for (int k = 0; k < 16; k++) {
+		snprintf(b, sizeof b, "cr%d", k); reg_add(b, 0, RC_OTHER);
+	}
+	for (int k = 0; k < 4; k++) {
+		snprintf(b, sizeof b, "bnd%d", k); reg_add(b, 0, RC_OTHER);
+	}
+	reg_add("st", 0, RC_OTHER);
+	qsort(regtab, nregtab, sizeof regtab[0], reg_cmp);
+}
+
+static int reg_info(const char *s, size_t n, int *size, int *cls)
+{
+	if (n == 0 || n > 8)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		b[i] = (char)tolower((unsigned char)s[i]);
-	b[n] = 0;
-	const char *const *lists[] = { r64, r32, r16, r8 };
-	const int sizes[] = { 8, 4, 2, 1 };
-	for (int l = 0; l < 4; l++)
-		for (int i = 0; lists[l][i]; i++)
-			if (!strcmp(b, lists[l][i])) {
-				*size = sizes[l];
-				*cls = RC_GP;
-				return 1;
-			}
-	for (int i = 0; seg[i]; i++)
-		if (!strcmp(b, seg[i])) {
-			*size = 2;
-			*cls = RC_OTHER;
-			return 1;
-		}
-	if (b[0] == 'r' && isdigit((unsigned char)b[1])) {   /* r8 .. r15, r8d, r8w, r8b */
-		char *end;
-		long k = strtol(b + 1, &end, 10);
-		if (k < 8 || k > 15)
-			return 0;
-		*cls = RC_GP;
-		if (!*end) *size = 8;
-		else if (!strcmp(end, "d")) *size = 4;
-		else if (!strcmp(end, "w")) *size = 2;
-		else if (!strcmp(end, "b") || !strcmp(end, "l")) *size = 1;
-		else return 0;
-		return 1;
+	pthread_once(&reg_once, reg_build);
+	uint64_t k = reg_key(s, n);
+	size_t lo = 0, hi = nregtab;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (regtab[mid].key < k)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if ((!strncmp(b, "xmm", 3) || !strncmp(b, "ymm", 3) || !strncmp(b, "zmm", 3)) && isdigit((unsigned char)b[3])) {
-		*cls = RC_VEC;
-		*size = b[0] == 'x' ? 16 : b[0] == 'y' ? 32 : 64;
-		return 1;
-	}
-	if (b[0] == 'm' && b[1] == 'm' && isdigit((unsigned char)b[2]) && !b[3]) {
-		*cls = RC_VEC;
-		*size = 8;
-		return 1;
-	}
-	if ((b[0] == 'k' && isdigit((unsigned char)b[1]) && !b[2]) || !strncmp(b, "st(", 3) || !strcmp(b, "st") ||
-	    ((!strncmp(b, "cr", 2) || !strncmp(b, "dr", 2)) && isdigit((unsigned char)b[2])) ||
-	    (!strncmp(b, "bnd", 3) && isdigit((unsigned char)b[3]))) {
-		*cls = RC_OTHER;
-		*size = 0;
+	if (lo < nregtab && regtab[lo].key == k) {
+		*size = regtab[lo].size;
+		*cls = regtab[lo].cls;
 		return 1;
 	}
 	return 0;
@@ -439,11 +498,12 @@ static void parse_insn(const char *t, size_t len, pinsn *p)
 		size_t wl = (size_t)(w - s);
 		const char *nx = skip_ws(w, e);
 		int isp = 0;
-		if (nx < e && wl && wl < 12) {
-			for (int i = 0; prefixes[i]; i++)
-				if (strlen(prefixes[i]) == wl && !strncasecmp(s, prefixes[i], wl))
+		if (nx < e && wl >= 2 && wl < 12) {
+			char c0 = (char)tolower((unsigned char)s[0]);
+			for (int i = 0; prefixes[i] && !isp; i++)
+				if (prefixes[i][0] == c0 && strlen(prefixes[i]) == wl && !strncasecmp(s, prefixes[i], wl))
 					isp = 1;
-			if (!strncasecmp(s, "rex", 3))
+			if (c0 == 'r' && !strncasecmp(s, "rex", 3))
 				isp = 1;
 		}
 		if (!isp) {
@@ -544,6 +604,8 @@ static void puts_(obuf *o, const char *s)
 	put(o, s, strlen(s));
 }
 
+#define PUTL(o, lit) put((o), (lit), sizeof(lit) - 1)
+
 static void putnum(obuf *o, uint64_t v)
 {
 	char b[24];
@@ -568,7 +630,7 @@ static void putsym(obuf *o, const char *s, size_t n)
 		n = (size_t)(at - s);
 	}
 	if (plt)
-		puts_(o, "_");
+		PUTL(o, "_");
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (c == '.' || c == '-' || c == '+')
@@ -646,6 +708,8 @@ static int is_padding(const pinsn *p)
 static int string_op(const pinsn *p, char *out)
 {
 	static const char *const base[] = { "movs", "stos", "lods", "scas", "cmps", "ins", "outs", NULL };
+	if (!strchr("mslcio", p->mn[0]) || strlen(p->mn) > 5)
+		return 0;
 	for (int i = 0; base[i]; i++) {
 		size_t bl = strlen(base[i]);
 		if (strncmp(p->mn, base[i], bl))
@@ -695,7 +759,7 @@ static void data_name(obuf *o, int msize, int is_lea, uint64_t a)
 	if (!sz || msize == 6)
 		sz = "unk";
 	puts_(o, sz);
-	puts_(o, "_");
+	PUTL(o, "_");
 	puthex(o, a);
 }
 
@@ -710,10 +774,10 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 	/* RIP-relative data */
 	if (!strcmp(m->base, "rip") || !strcmp(m->base, "eip")) {
 		if (!is_lea)
-			puts_(o, "cs:");
+			PUTL(o, "cs:");
 		if (callee) {
 			putsym(o, callee, strlen(callee));
-			puts_(o, "_ptr");
+			PUTL(o, "_ptr");
 		} else if (p->has_rel && p->rsymlen) {
 			if (is_section_sym(p->rsym, p->rsymlen)) {
 				int64_t t = p->radd + (int64_t)(addr + size - p->roff);
@@ -724,7 +788,7 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 		} else if (p->has_c && p->csym && !p->csymoff && !is_section_sym(p->csym, p->csymlen)) {
 			putsym(o, p->csym, p->csymlen);
 			if (memchr(p->csym, '@', p->csymlen) && !is_lea && !memmem(p->csym, p->csymlen, "@plt", 4))
-				puts_(o, "_ptr");
+				PUTL(o, "_ptr");
 		} else if (p->has_c) {
 			data_name(o, m->msize, is_lea, p->caddr);
 		} else if (size) {
@@ -736,11 +800,11 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 	}
 	if (show_ptr && m->msize && size_name(m->msize)) {
 		puts_(o, size_name(m->msize));
-		puts_(o, " ptr ");
+		PUTL(o, " ptr ");
 	}
 	if (!m->base[0] && !m->index[0]) {          /* fs:28h, ds:0 */
 		puts_(o, seg ? seg : "ds");
-		puts_(o, ":");
+		PUTL(o, ":");
 		if (p->has_rel && p->rsymlen && !is_section_sym(p->rsym, p->rsymlen))
 			putsym(o, p->rsym, p->rsymlen);
 		else
@@ -749,10 +813,10 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 	}
 	if (!m->base[0]) {                           /* ds:0[rcx*4] */
 		puts_(o, seg ? seg : "ds");
-		puts_(o, ":");
+		PUTL(o, ":");
 		if (p->has_rel && p->rsymlen) {
 			if (is_section_sym(p->rsym, p->rsymlen)) {
-				puts_(o, "off_");
+				PUTL(o, "off_");
 				puthex(o, (uint64_t)p->radd);
 			} else {
 				putsym(o, p->rsym, p->rsymlen);
@@ -760,23 +824,23 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 		} else {
 			putnum(o, (uint64_t)m->disp);
 		}
-		puts_(o, "[");
+		PUTL(o, "[");
 		puts_(o, m->index);
 		if (m->scale > 1) {
 			snprintf(b, sizeof b, "*%d", m->scale);
 			puts_(o, b);
 		}
-		puts_(o, "]");
+		PUTL(o, "]");
 		return;
 	}
 	if (seg) {
 		puts_(o, seg);
-		puts_(o, ":");
+		PUTL(o, ":");
 	}
-	puts_(o, "[");
+	PUTL(o, "[");
 	puts_(o, m->base);
 	if (m->index[0]) {
-		puts_(o, "+");
+		PUTL(o, "+");
 		puts_(o, m->index);
 		if (m->scale > 1) {
 			snprintf(b, sizeof b, "*%d", m->scale);
@@ -798,33 +862,33 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 		int64_t argbase = -f->B + f->W;
 		if (mo < 0 || mo >= argbase) {
 			if (C > 0) {
-				puts_(o, "+");
+				PUTL(o, "+");
 				putnum(o, (uint64_t)C);
 			}
 			if (mo < 0) {
-				puts_(o, "+var_");
+				PUTL(o, "+var_");
 				puthex(o, (uint64_t)-mo);
 			} else {
-				puts_(o, "+arg_");
+				PUTL(o, "+arg_");
 				puthex(o, (uint64_t)(mo - argbase));
 			}
-			puts_(o, "]");
+			PUTL(o, "]");
 			return;
 		}
 	}
 	if (m->disp > 0) {
-		puts_(o, "+");
+		PUTL(o, "+");
 		putnum(o, (uint64_t)m->disp);
 	} else if (m->disp < 0) {
-		puts_(o, "-");
+		PUTL(o, "-");
 		putnum(o, (uint64_t)-m->disp);
 	} else if (m->has_disp && nopad) {
 		/* nop padding keeps its encoded zero displacement: 00h or 00000000h */
 		puts_(o, size >= 7 ? "+00000000h" : "+00h");
 	} else if (m->has_disp && !m->index[0]) {
-		puts_(o, "+0");     /* [rbp+0], [r13+0]: the encoding needs the displacement */
+		PUTL(o, "+0");     /* [rbp+0], [r13+0]: the encoding needs the displacement */
 	}
-	puts_(o, "]");
+	PUTL(o, "]");
 }
 
 static int is_stack_member(const pinsn *p, const opnd *m, const frame *f)
@@ -853,11 +917,6 @@ static long find_addr(const ida_insn *in, size_t n, uint64_t a)
 	return lo < n && in[lo].addr == a ? (long)lo : -1;
 }
 
-static int noreturn_mn(const char *mn)
-{
-	return !strcmp(mn, "jmp") || !strcmp(mn, "retn") || !strcmp(mn, "ret") || !strcmp(mn, "hlt") ||
-	       !strcmp(mn, "ud2") || !strcmp(mn, "retf");
-}
 
 long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *e)
 {
@@ -898,6 +957,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 		parse_insn(in[i].text, in[i].len, p);
 		parse_rel(&in[i], p);
 		map_mnemonic(p->mn);
+		p->mk = mn_kind(p->mn);
 		p->size = in[i].size;
 		if (!p->size && has_addr && i + 1 < n && in[i + 1].addr - in[i].addr < 16)
 			p->size = (uint32_t)(in[i + 1].addr - in[i].addr);
@@ -970,32 +1030,28 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 			}
 			p->S = S;
 			p->S_known = known;
-			const char *mn = p->mn;
+			const int mk = p->mk;
 			int ops_sp = p->nop >= 1 && reg_is(&p->op[0], f.sp);
-			if (in_prologue && strcmp(mn, "push") && strncmp(mn, "endbr", 5) &&
-			    !(!strcmp(mn, "mov") && ops_sp == 0 && p->nop == 2 && reg_is(&p->op[0], f.bp)) &&
-			    !((!strcmp(mn, "sub") || !strcmp(mn, "add") || !strcmp(mn, "lea")) && ops_sp)) {
+			if (in_prologue && mk != MK_PUSH && mk != MK_ENDBR &&
+			    !(mk == MK_MOV && ops_sp == 0 && p->nop == 2 && reg_is(&p->op[0], f.bp)) &&
+			    !((mk == MK_SUB || mk == MK_ADD || mk == MK_LEA) && ops_sp)) {
 				in_prologue = 0;
 				body = S;
 				body_known = known;
 			}
-			if (!strcmp(mn, "push"))
+			if (mk == MK_PUSH || mk == MK_PUSHF)
 				S -= f.W;
-			else if (!strcmp(mn, "pop"))
+			else if (mk == MK_POP || mk == MK_POPF)
 				S += f.W;
-			else if (!strcmp(mn, "pushf") || !strcmp(mn, "pushfq"))
-				S -= f.W;
-			else if (!strcmp(mn, "popf") || !strcmp(mn, "popfq"))
-				S += f.W;
-			else if (ops_sp && p->nop == 2 && (!strcmp(mn, "sub") || !strcmp(mn, "add")) &&
+			else if (ops_sp && p->nop == 2 && (mk == MK_SUB || mk == MK_ADD) &&
 				 p->op[1].kind == OP_IMM) {
 				int64_t v = sext_imm(&p->op[1]);
 				if (f.W == 8 && !p->op[1].imm_neg && p->op[1].imm > 0x7fffffff)
 					v = (int64_t)p->op[1].imm;   /* 0xffffffffffffff80 */
 				else if (f.W == 4 && !p->op[1].imm_neg && p->op[1].imm > 0x7fffffff)
 					v = (int32_t)(uint32_t)p->op[1].imm;
-				S += !strcmp(mn, "sub") ? -v : v;
-			} else if (ops_sp && !strcmp(mn, "lea") && p->nop == 2 && p->op[1].kind == OP_MEM &&
+				S += mk == MK_SUB ? -v : v;
+			} else if (ops_sp && mk == MK_LEA && p->nop == 2 && p->op[1].kind == OP_MEM &&
 				   !p->op[1].index[0]) {
 				if (!strcmp(p->op[1].base, f.sp))
 					S += p->op[1].disp;
@@ -1003,24 +1059,24 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 					S = f.B + p->op[1].disp;
 				else
 					known = 0;
-			} else if (!strcmp(mn, "leave")) {
+			} else if (mk == MK_LEAVE) {
 				if (f.rbp_frame)
 					S = f.B + f.W;
 				else
 					known = 0;
-			} else if (ops_sp && !strcmp(mn, "mov") && p->nop == 2 && f.rbp_frame && reg_is(&p->op[1], f.bp)) {
+			} else if (ops_sp && mk == MK_MOV && p->nop == 2 && f.rbp_frame && reg_is(&p->op[1], f.bp)) {
 				S = f.B;
-			} else if (ops_sp && strcmp(mn, "cmp") && strcmp(mn, "test") && strcmp(mn, "push")) {
+			} else if (ops_sp && mk != MK_CMP) {
 				known = 0;   /* and rsp, -16 and the like */
 			}
-			if (has_addr && mn[0] == 'j' && p->nop == 1 && p->op[0].kind == OP_TGT) {
+			if (has_addr && (mk == MK_JMP || mk == MK_JCC) && p->nop == 1 && p->op[0].kind == OP_TGT) {
 				long k = find_addr(in, n, p->op[0].imm);
 				if (k > (long)i && !P[k].tin_known && known) {
 					P[k].tin_known = 1;
 					P[k].tin = S;
 				}
 			}
-			if (noreturn_mn(mn))
+			if (mk == MK_JMP || mk == MK_RET || mk == MK_STOP)
 				after_jump = 1;
 		}
 	}
@@ -1092,7 +1148,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 			else if (strcmp(pr, "rep") && strcmp(pr, "lock") && strcmp(pr, "bnd"))
 				continue;
 			puts_(&o, pr);
-			puts_(&o, " ");
+			PUTL(&o, " ");
 		}
 		if (string_op(p, strop)) {
 			puts_(&o, strop);
@@ -1101,7 +1157,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 			puts_(&o, mn);
 		}
 		if (!strcmp(p->mn, "int3")) {
-			puts_(&o, "     3");
+			PUTL(&o, "     3");
 		}
 		/* which register sizes the instruction has, for "ptr" */
 		int has_vec = 0, is_lea = !strcmp(mn, "lea");
@@ -1131,7 +1187,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 					put(&o, " ", 1);
 				put(&o, " ", 1);
 			} else {
-				puts_(&o, ", ");
+				PUTL(&o, ", ");
 			}
 			switch (q->kind) {
 			case OP_REG:
@@ -1142,7 +1198,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 				if (p->has_rel && p->rsymlen && (!strcmp(p->rtype, "R_X86_64_32S") ||
 				    !strcmp(p->rtype, "R_X86_64_32") || !strcmp(p->rtype, "R_X86_64_64") ||
 				    !strcmp(p->rtype, "R_386_32"))) {
-					puts_(&o, "offset ");
+					PUTL(&o, "offset ");
 					if (is_section_sym(p->rsym, p->rsymlen))
 						data_name(&o, 0, 1, (uint64_t)p->radd);
 					else
@@ -1175,7 +1231,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 				long t = has_addr ? find_addr(in, n, q->imm) : -1;
 				int jcc = p->mn[0] == 'j';
 				if (jcc && p->size == 2)
-					puts_(&o, "short ");
+					PUTL(&o, "short ");
 				int rel_here = p->has_rel && p->rsymlen && !is_section_sym(p->rsym, p->rsymlen) &&
 					       p->roff > in[i].addr && (!p->size || p->roff < in[i].addr + p->size);
 				if (rel_here && (!strcmp(p->mn, "call") || jcc)) {
@@ -1208,7 +1264,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 		if (!strcmp(mn, "jmp") && nops == 1 && p->op[0].kind == OP_REG) {
 			for (int k = 0; k < p->npre; k++)
 				if (!strcmp(p->pre[k], "notrack"))
-					puts_(&o, " ; switch jump");
+					PUTL(&o, " ; switch jump");
 		}
 		c->off[i] = start;
 		c->olen[i] = o.len - start;

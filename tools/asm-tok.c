@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include "asmin.h"
@@ -22,7 +23,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: %s [-m DIR] [--format F] [--max-len N] [--raw] [--dict] [-fzv] [FILE...]\n"
+		"usage: %s [-m DIR] [--format F] [--max-len N] [--raw] [--dict] [-j N] [-fzv] [FILE...]\n"
 		"Tokenize functions' assembly for CLAP-ASM: adds tok and ttype to each record.\n"
 		"  -m, --model DIR    CLAP-ASM directory with tokenizer.json or vocab.txt\n"
 		"                     (default: $ASMNAME_CLAP, else $ASMNAME_BUNDLE/clap)\n"
@@ -32,52 +33,65 @@ static void usage(FILE *f)
 		"  -d, --dict         write CLAP JSON dicts (JSON Lines) of the rendered text instead of records\n"
 		"  -f, --force        write records to a terminal\n"
 		"  -z, --gzip         gzip the output\n"
+		"  -j, --threads N    threads for records (default: OpenMP's, e.g. OMP_NUM_THREADS)\n"
 		"  -v, --verbose      progress and statistics ([UNK], ## sub-words, tokens/s) on stderr\n"
 		"  -h, --help         this help\n", cli_prog);
 }
 
 typedef struct stats {
-	uint64_t funcs, instrs, toks, unk, cont, words, split, bad;
+	uint64_t funcs, instrs, toks, unk, cont, words, split, instr_cut, func_cut;
 } stats;
 
-typedef struct ctx {
-	wp_vocab   v;
+/* What one thread needs to render and tokenize a function. */
+typedef struct worker {
+	const wp_vocab *v;
 	clap_tok   ct;
 	ida_ctx    ida;
 	int        raw, dict;
-	rec        r;
-	rec_writer *w;
 	stats      st;
 	int32_t   *ids, *types;
-	/* per-function scratch */
 	ida_insn  *ii;
-	size_t     iicap;
 	const char **txt;
 	size_t    *tlen;
 	size_t     tcap;
-	cli_progress prog;
 	const char **cal;
 	size_t    *call;
 	size_t     calcap;
+} worker;
+
+#define BATCH 256
+
+typedef struct ctx {
+	wp_vocab   v;
+	int        raw, dict, nthreads;
+	size_t     max_len;
+	rec        r;                /* text inputs */
+	rec        batch[BATCH];     /* record inputs */
+	int        bad_at[BATCH];
+	an_err     err_at[BATCH];
+	rec_writer *w;
+	worker    *wk;               /* [nthreads] */
+	cli_progress prog;
+	uint64_t   done;
 } ctx;
 
-static void count(ctx *c, const int32_t *ids, size_t n)
+static void count(worker *c, const int32_t *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int32_t id = ids[i];
-		int cont = id >= 0 && (size_t)id < c->v.n && c->v.is_cont[id];
-		c->st.unk += id == c->v.unk;
+		int cont = id >= 0 && (size_t)id < c->v->n && c->v->is_cont[id];
+		c->st.unk += id == c->v->unk;
 		c->st.cont += cont;
 		if (!cont) {
 			c->st.words++;
-			if (i + 1 < n && ids[i + 1] >= 0 && (size_t)ids[i + 1] < c->v.n && c->v.is_cont[ids[i + 1]])
+			if (i + 1 < n && ids[i + 1] >= 0 && (size_t)ids[i + 1] < c->v->n && c->v->is_cont[ids[i + 1]])
 				c->st.split++;
 		}
 	}
 	c->st.toks += n;
 }
 
-static int grow_txt(ctx *c, size_t n)
+static int grow_txt(worker *c, size_t n)
 {
 	if (n <= c->tcap)
 		return 0;
@@ -99,7 +113,7 @@ static int grow_txt(ctx *c, size_t n)
 	return 0;
 }
 
-static void dict_write(ctx *c, const char *id, const char *name, size_t n, const char *const *keys, const size_t *klen)
+static void dict_write(worker *c, const char *id, const char *name, size_t n, const char *const *keys, const size_t *klen)
 {
 	json_t *o = json_object(), *a = json_object();
 	if (id)
@@ -127,8 +141,8 @@ static void dict_write(ctx *c, const char *id, const char *name, size_t n, const
 	json_decref(o);
 }
 
-/* Render (unless raw) and tokenize c->ii[0..n); sets tok/ttype on c->r. */
-static int encode(ctx *c, size_t n, int has_addr, int is_ida, const char *const *keys, const size_t *klen,
+/* Render (unless raw) and tokenize c->ii[0..n); sets tok/ttype on r. */
+static int encode(worker *c, rec *r, size_t n, int has_addr, int is_ida, const char *const *keys, const size_t *klen,
 		  const char *id, const char *name, an_err *e)
 {
 	size_t m = n;
@@ -159,98 +173,120 @@ static int encode(ctx *c, size_t n, int has_addr, int is_ida, const char *const 
 	c->st.funcs++;
 	c->st.instrs += m;
 	count(c, c->ids, ntok);
-	if (rec_set_i32(&c->r, F_TOK, c->ids, ntok) || rec_set_i32(&c->r, F_TTYPE, c->types, ntok)) {
+	if (rec_set_i32(r, F_TOK, c->ids, ntok) || rec_set_i32(r, F_TTYPE, c->types, ntok)) {
 		an_err_set(e, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-static void emit(ctx *c)
+static void emit(ctx *c, const rec *r)
 {
 	an_err e;
 	if (c->dict)
 		return;
-	if (rec_write(c->w, &c->r, &e) < 0)
+	if (rec_write(c->w, r, &e) < 0)
 		cli_write_failed(&e);
 }
 
-/* asm-extract records */
+/* One asm-extract record: its asm, asm_addr and callees -> tok, ttype. */
+static int encode_rec(worker *c, rec *r, an_err *e)
+{
+	const msgpack_object *v;
+	size_t n, na = 0;
+	const void *addrs = NULL;
+	const char *id = NULL, *fname = NULL;
+	size_t idl, nl;
+
+	if (rec_get_strv(r, F_ASM, &v, &n, e) < 0)
+		return -1;
+	if (grow_txt(c, n) < 0) {
+		an_err_set(e, "out of memory");
+		return -1;
+	}
+	int has_addr = rec_has(r, F_ASM_ADDR) &&
+		       rec_get_array(r, F_ASM_ADDR, REC_DT_U64, &addrs, &na, e) == 0 && na == n;
+	for (size_t i = 0; i < n; i++) {
+		memset(&c->ii[i], 0, sizeof c->ii[i]);
+		if (v[i].type == MSGPACK_OBJECT_STR) {
+			c->ii[i].text = v[i].via.str.ptr;
+			c->ii[i].len = v[i].via.str.size;
+		} else {
+			c->ii[i].text = "";
+		}
+		if (has_addr) {
+			const unsigned char *b = (const unsigned char *)addrs + 8 * i;
+			uint64_t a = 0;
+			for (int k = 7; k >= 0; k--)
+				a = a << 8 | b[k];
+			c->ii[i].addr = a;
+		}
+	}
+	const msgpack_object *cv;
+	size_t nc;
+	if (!c->raw && rec_has(r, F_CALLEES) && rec_get_strv(r, F_CALLEES, &cv, &nc, e) == 0 && nc) {
+		if (nc > c->calcap) {
+			const char **a = realloc(c->cal, nc * sizeof *a);
+			if (a)
+				c->cal = a;
+			size_t *l = realloc(c->call, nc * sizeof *l);
+			if (l)
+				c->call = l;
+			if (!a || !l) {
+				an_err_set(e, "out of memory");
+				return -1;
+			}
+			c->calcap = nc;
+		}
+		for (size_t i = 0; i < nc; i++) {
+			c->cal[i] = cv[i].type == MSGPACK_OBJECT_STR ? cv[i].via.str.ptr : "";
+			c->call[i] = cv[i].type == MSGPACK_OBJECT_STR ? cv[i].via.str.size : 0;
+		}
+		ida_set_callees(&c->ida, c->cal, c->call, nc);
+	}
+	char idb[512], nb[512];
+	if (rec_get_str(r, F_ID, &id, &idl, e) == 0)
+		snprintf(idb, sizeof idb, "%.*s", (int)idl, id);
+	else
+		id = NULL;
+	if (rec_get_str(r, F_NAME, &fname, &nl, e) == 0)
+		snprintf(nb, sizeof nb, "%.*s", (int)nl, fname);
+	else
+		fname = NULL;
+	return encode(c, r, n, has_addr, 0, NULL, NULL, id ? idb : NULL, fname ? nb : NULL, e);
+}
+
+/* asm-extract records, in batches over the threads, written in order */
 static int do_rec(ctx *c, rec_reader *rd, const char *name)
 {
 	an_err e;
-	int bad = 0, rc;
+	int bad = 0, rc = 1;
 	char where[256];
 
-	while ((rc = rec_reader_next(rd, &c->r, &e)) == 1) {
-		const msgpack_object *v;
-		size_t n, na = 0;
-		const void *addrs = NULL;
-		const char *id = NULL, *fname = NULL;
-		size_t idl, nl;
-
-		if (rec_get_strv(&c->r, F_ASM, &v, &n, &e) < 0) {
-			cli_warn("%s: %s: %s", name, rec_where(&c->r, where, sizeof where), e.msg);
-			bad++;
-			continue;
-		}
-		if (grow_txt(c, n) < 0)
-			cli_die(1, "out of memory");
-		int has_addr = rec_has(&c->r, F_ASM_ADDR) &&
-			       rec_get_array(&c->r, F_ASM_ADDR, REC_DT_U64, &addrs, &na, &e) == 0 && na == n;
-		if (rec_has(&c->r, F_ASM_ADDR) && !has_addr)
-			cli_warn("%s: %s: field \"%s\" does not match \"%s\"; jump targets not rewritten", name,
-				 rec_where(&c->r, where, sizeof where), F_ASM_ADDR, F_ASM);
-		for (size_t i = 0; i < n; i++) {
-			memset(&c->ii[i], 0, sizeof c->ii[i]);
-			if (v[i].type == MSGPACK_OBJECT_STR) {
-				c->ii[i].text = v[i].via.str.ptr;
-				c->ii[i].len = v[i].via.str.size;
-			} else {
-				c->ii[i].text = "";
-			}
-			if (has_addr) {
-				uint64_t a;
-				memcpy(&a, (const char *)addrs + 8 * i, 8);
-				c->ii[i].addr = a;   /* little-endian host */
+	while (rc == 1) {
+		size_t nb = 0;
+		while (nb < BATCH && (rc = rec_reader_next(rd, &c->batch[nb], &e)) == 1)
+			nb++;
+		if (c->dict || c->nthreads <= 1) {
+			for (size_t i = 0; i < nb; i++)
+				c->bad_at[i] = encode_rec(&c->wk[0], &c->batch[i], &c->err_at[i]) < 0;
+		} else {
+			#pragma omp parallel for schedule(dynamic, 4) num_threads(c->nthreads)
+			for (size_t i = 0; i < nb; i++) {
+				int t = omp_get_thread_num();
+				c->bad_at[i] = encode_rec(&c->wk[t], &c->batch[i], &c->err_at[i]) < 0;
 			}
 		}
-		const msgpack_object *cv;
-		size_t nc;
-		if (!c->raw && rec_has(&c->r, F_CALLEES) && rec_get_strv(&c->r, F_CALLEES, &cv, &nc, &e) == 0 && nc) {
-			if (nc > c->calcap) {
-				const char **a = realloc(c->cal, nc * sizeof *a);
-				if (a)
-					c->cal = a;
-				size_t *l = realloc(c->call, nc * sizeof *l);
-				if (l)
-					c->call = l;
-				if (!a || !l)
-					cli_die(1, "out of memory");
-				c->calcap = nc;
+		for (size_t i = 0; i < nb; i++) {
+			if (c->bad_at[i]) {
+				cli_warn("%s: %s: %s", name, rec_where(&c->batch[i], where, sizeof where), c->err_at[i].msg);
+				bad++;
+				continue;
 			}
-			for (size_t i = 0; i < nc; i++) {
-				c->cal[i] = cv[i].type == MSGPACK_OBJECT_STR ? cv[i].via.str.ptr : "";
-				c->call[i] = cv[i].type == MSGPACK_OBJECT_STR ? cv[i].via.str.size : 0;
-			}
-			ida_set_callees(&c->ida, c->cal, c->call, nc);
+			emit(c, &c->batch[i]);
+			c->done++;
 		}
-		if (rec_get_str(&c->r, F_ID, &id, &idl, &e) < 0)
-			id = NULL;
-		if (rec_get_str(&c->r, F_NAME, &fname, &nl, &e) < 0)
-			fname = NULL;
-		char idb[512], nb[512];
-		if (id)
-			snprintf(idb, sizeof idb, "%.*s", (int)idl, id);
-		if (fname)
-			snprintf(nb, sizeof nb, "%.*s", (int)nl, fname);
-		if (encode(c, n, has_addr, 0, NULL, NULL, id ? idb : NULL, fname ? nb : NULL, &e) < 0) {
-			cli_warn("%s: %s: %s", name, rec_where(&c->r, where, sizeof where), e.msg);
-			bad++;
-			continue;
-		}
-		emit(c);
-		cli_progress_tick(&c->prog, c->st.funcs, "functions");
+		cli_progress_tick(&c->prog, c->done, "functions");
 	}
 	if (rc < 0) {
 		cli_warn("%s", e.msg);
@@ -291,14 +327,15 @@ static int do_text(ctx *c, asmin *in, const char *name)
 			ok &= !rec_set_str(&c->r, F_SECTION, f.section, strlen(f.section));
 		if (f.src)
 			ok &= !rec_set_str(&c->r, F_SRC, f.src, strlen(f.src));
-		if (grow_txt(c, f.n) < 0)
+		worker *w = &c->wk[0];
+		if (grow_txt(w, f.n) < 0)
 			cli_die(1, "out of memory");
 		for (size_t i = 0; i < f.n; i++) {
-			c->txt[i] = f.ii[i].text;
-			c->tlen[i] = f.ii[i].len;
-			c->ii[i] = f.ii[i];
+			w->txt[i] = f.ii[i].text;
+			w->tlen[i] = f.ii[i].len;
+			w->ii[i] = f.ii[i];
 		}
-		ok &= !rec_set_strv(&c->r, F_ASM, c->txt, c->tlen, f.n);
+		ok &= !rec_set_strv(&c->r, F_ASM, w->txt, w->tlen, f.n);
 		if (f.has_addr) {
 			uint64_t *a = rec_alloc(&c->r, (f.n ? f.n : 1) * sizeof *a);
 			if (!a)
@@ -309,14 +346,15 @@ static int do_text(ctx *c, asmin *in, const char *name)
 		}
 		if (!ok)
 			cli_die(1, "out of memory");
-		if (encode(c, f.n, f.has_addr, f.is_ida, f.keys, f.klen, f.id, f.name, &e) < 0) {
+		if (encode(w, &c->r, f.n, f.has_addr, f.is_ida, f.keys, f.klen, f.id, f.name, &e) < 0) {
 			cli_warn("%s: line %llu: function %llu (id %s): %s", name, (unsigned long long)f.line,
 				 (unsigned long long)f.index, f.id ? f.id : "?", e.msg);
 			bad++;
 			continue;
 		}
-		emit(c);
-		cli_progress_tick(&c->prog, c->st.funcs, "functions");
+		emit(c, &c->r);
+		c->done++;
+		cli_progress_tick(&c->prog, c->done, "functions");
 	}
 	return bad;
 }
@@ -449,7 +487,8 @@ int main(int argc, char **argv)
 		{"model", required_argument, 0, 'm'}, {"format", required_argument, 0, 'F'},
 		{"max-len", required_argument, 0, 'n'}, {"raw", no_argument, 0, 'r'},
 		{"dict", no_argument, 0, 'd'}, {"force", no_argument, 0, 'f'}, {"gzip", no_argument, 0, 'z'},
-		{"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"verbose", no_argument, 0, 'v'}, {"threads", required_argument, 0, 'j'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	const char *model = NULL;
 	int fmt = ASMIN_AUTO, force = 0, gz = 0, verbose = 0, opt;
@@ -459,7 +498,7 @@ int main(int argc, char **argv)
 	an_err e;
 
 	cli_init(argv[0]);
-	while ((opt = getopt_long(argc, argv, "m:F:n:rdfzvh", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "m:F:n:rdfzvj:h", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'm': model = optarg; break;
 		case 'F':
@@ -472,6 +511,7 @@ int main(int argc, char **argv)
 		case 'f': force = 1; break;
 		case 'z': gz = 1; break;
 		case 'v': verbose = 1; break;
+		case 'j': c.nthreads = (int)cli_opt_u64("--threads", optarg, 1, 1024); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -488,13 +528,28 @@ int main(int argc, char **argv)
 		cli_check_stdout(force);
 	if (wp_load(&c.v, model, &e) < 0)
 		cli_die(1, "%s", e.msg);
-	clap_tok_init(&c.ct, &c.v, max_len);
-	ida_init(&c.ida);
-	rec_init(&c.r);
-	c.ids = malloc(max_len * sizeof *c.ids);
-	c.types = malloc(max_len * sizeof *c.types);
-	if (!c.ids || !c.types)
+	if (!c.nthreads)
+		c.nthreads = omp_get_max_threads();
+	if (c.nthreads < 1)
+		c.nthreads = 1;
+	c.max_len = max_len;
+	if (!(c.wk = calloc((size_t)c.nthreads, sizeof *c.wk)))
 		cli_die(1, "out of memory");
+	for (int t = 0; t < c.nthreads; t++) {
+		worker *w = &c.wk[t];
+		w->v = &c.v;
+		w->raw = c.raw;
+		w->dict = c.dict;
+		clap_tok_init(&w->ct, &c.v, max_len);
+		ida_init(&w->ida);
+		w->ids = malloc(max_len * sizeof *w->ids);
+		w->types = malloc(max_len * sizeof *w->types);
+		if (!w->ids || !w->types)
+			cli_die(1, "out of memory");
+	}
+	rec_init(&c.r);
+	for (int i = 0; i < BATCH; i++)
+		rec_init(&c.batch[i]);
 	if (!c.dict && !(c.w = rec_writer_fd(1, gz ? 6 : 0, &e)))
 		cli_die(1, "%s", e.msg);
 	cli_progress_init(&c.prog, verbose);
@@ -512,28 +567,46 @@ int main(int argc, char **argv)
 		cli_write_failed(&e);
 	if (c.dict && fflush(stdout) == EOF && errno != EPIPE)
 		cli_die(1, "stdout: %s", strerror(errno));
+	stats s = {0};
+	for (int t = 0; t < c.nthreads; t++) {
+		worker *w = &c.wk[t];
+		s.funcs += w->st.funcs;
+		s.instrs += w->st.instrs;
+		s.toks += w->st.toks;
+		s.unk += w->st.unk;
+		s.cont += w->st.cont;
+		s.words += w->st.words;
+		s.split += w->st.split;
+		s.instr_cut += w->ct.n_instr_cut;
+		s.func_cut += w->ct.n_func_cut;
+	}
 	if (verbose) {
-		stats *s = &c.st;
-		double tk = s->toks ? (double)s->toks : 1, wd = s->words ? (double)s->words : 1;
+		double tk = s.toks ? (double)s.toks : 1, wd = s.words ? (double)s.words : 1;
 		fprintf(stderr,
-			"%s: %llu functions, %llu instructions, %llu tokens (%.0f tokens/s); "
+			"%s: %llu functions, %llu instructions, %llu tokens (%.0f tokens/s, %d threads); "
 			"[UNK] %.4f%% of tokens; ## sub-words %.4f%% of tokens; split words %.4f%% of words; "
 			"instructions cut at %d tokens: %llu; functions cut at %zu: %llu; bad: %d\n",
-			cli_prog, (unsigned long long)s->funcs, (unsigned long long)s->instrs, (unsigned long long)s->toks,
-			dt > 0 ? (double)s->toks / dt : 0.0, 100.0 * (double)s->unk / tk, 100.0 * (double)s->cont / tk,
-			100.0 * (double)s->split / wd, CLAP_INSTR_MAX_TOK, (unsigned long long)c.ct.n_instr_cut, max_len,
-			(unsigned long long)c.ct.n_func_cut, bad);
+			cli_prog, (unsigned long long)s.funcs, (unsigned long long)s.instrs, (unsigned long long)s.toks,
+			dt > 0 ? (double)s.toks / dt : 0.0, c.nthreads, 100.0 * (double)s.unk / tk, 100.0 * (double)s.cont / tk,
+			100.0 * (double)s.split / wd, CLAP_INSTR_MAX_TOK, (unsigned long long)s.instr_cut, max_len,
+			(unsigned long long)s.func_cut, bad);
 	}
-	free(c.ids);
-	free(c.types);
-	free(c.ii);
-	free(c.txt);
-	free(c.tlen);
-	free(c.cal);
-	free(c.call);
+	for (int t = 0; t < c.nthreads; t++) {
+		worker *w = &c.wk[t];
+		free(w->ids);
+		free(w->types);
+		free(w->ii);
+		free(w->txt);
+		free(w->tlen);
+		free(w->cal);
+		free(w->call);
+		ida_free(&w->ida);
+		clap_tok_free(&w->ct);
+	}
+	free(c.wk);
 	rec_free(&c.r);
-	ida_free(&c.ida);
-	clap_tok_free(&c.ct);
+	for (int i = 0; i < BATCH; i++)
+		rec_free(&c.batch[i]);
 	wp_free(&c.v);
 	return bad ? 1 : 0;
 }
