@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"  -d, --dedup           drop a function whose normalized asm was seen before\n"
 	"  -x, --exclude FILE    drop functions whose normalized asm is in FILE (records)\n"
 	"  -R, --report FILE     write the counts per rule to FILE (TSV)\n"
+	"      --keep-cxx        keep C++ mangled names (_Z...)\n"
 	"  -z, --gzip            gzip the output\n"
 	"  -f, --force           write records even to a terminal\n"
 	"  -h, --help            this text\n";
@@ -79,9 +80,9 @@ static int hset_has(const hset *s, uint64_t h)
 	return 0;
 }
 
-enum { C_IN, C_NONAME, C_WORDLESS, C_RELABEL, C_TINY, C_NOSRC, C_DUP, C_KNOWN, C_BAD, C_OUT, C_N };
+enum { C_IN, C_NONAME, C_CXX, C_WORDLESS, C_RELABEL, C_TINY, C_NOSRC, C_DUP, C_KNOWN, C_BAD, C_OUT, C_N };
 static const char *const cname[C_N] = {
-	"in", "no_name", "wordless_name", "relabelled", "tiny", "no_src", "duplicate", "known",
+	"in", "no_name", "cxx", "wordless_name", "relabelled", "tiny", "no_src", "duplicate", "known",
 	"bad", "out",
 };
 
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
 		{ "dedup", no_argument, NULL, 'd' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "report", required_argument, NULL, 'R' },
+		{ "keep-cxx", no_argument, NULL, 'K' },
 		{ "gzip", no_argument, NULL, 'z' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
 	const char *pkg = NULL, *opt = NULL, *tags_path = NULL, *root = ".", *src_file = NULL,
 		   *report = NULL;
 	char **excl = NULL;
-	int nexcl = 0, dedup = 0, gz = 0, force = 0, c, status = 0;
+	int nexcl = 0, dedup = 0, gz = 0, force = 0, keep_cxx = 0, c, status = 0;
 	uint64_t min_insns = 1, cnt[C_N] = { 0 };
 	dataset_tags *tags = NULL;
 	hset seen = { 0 }, known = { 0 };
@@ -132,6 +134,7 @@ int main(int argc, char **argv)
 			excl[nexcl++] = optarg;
 			break;
 		case 'R': report = optarg; break;
+		case 'K': keep_cxx = 1; break;
 		case 'z': gz = 1; break;
 		case 'f': force = 1; break;
 		case 'h': usage(CLI_OK);
@@ -179,6 +182,12 @@ int main(int argc, char **argv)
 		    dataset_hash(&r, DATASET_NORM, &h, &ninsn, &e)) {
 			cli_warn("%s: %s: %s", r.src, where, e.msg);
 			cnt[C_BAD]++;
+			continue;
+		}
+		/* Itanium-mangled C++ names ("_ZN3foo3barEv") are not
+		 * identifiers a C function could have: their words are noise. */
+		if (!keep_cxx && nlen > 2 && name[0] == '_' && name[1] == 'Z') {
+			cnt[C_CXX]++;
 			continue;
 		}
 		base = names_base_len(name, nlen);

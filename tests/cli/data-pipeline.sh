@@ -26,6 +26,8 @@ long libb_sum_squares(const int *v, int n) { long s = 0; for (int i = 0; i < n; 
 C
 cat > "$T/build/c1.c" <<'C'
 unsigned libc_hash_string(const char *s) { unsigned h = 5381; while (*s) h = h * 33 ^ (unsigned char)*s++; return h; }
+int cxx_thing(int x) __asm__("_ZN5thing6methodEi");
+int cxx_thing(int x) { return x * 3 + 1; }
 C
 (cd "$T/build" && gcc -O2 -c shared.c a1.c b1.c c1.c) || { fail fixture "gcc failed"; exit 0; }
 ar rcs "$L/dev/liba/root/usr/lib/liba.a" "$T/build/shared.o" "$T/build/a1.o"
@@ -123,6 +125,7 @@ grep -q 'distinct names' "$D/reports/stats.txt" && pass stats || fail stats "$(c
 jq -e '.names.n == 2' "$D/reports/baseline-bag.json" >/dev/null && pass baselines.scored \
 	|| fail baselines.scored "$(cat "$D/reports/baseline-bag.json")"
 grep -q '^total:pairs	tiny	' "$D/reports/hygiene.tsv" && pass hygiene || fail hygiene "$(cat "$D/reports/hygiene.tsv")"
+grep -q '^pairs/libc.msgpack.report	cxx	1$' "$D/reports/hygiene.tsv" && pass hygiene.cxx || fail hygiene.cxx "$(grep libc "$D/reports/hygiene.tsv")"
 
 # Incremental: nothing to do the second time; a removed product is remade alone.
 run -q && pass up-to-date || fail up-to-date "make -q says work is left"
