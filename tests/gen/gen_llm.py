@@ -118,7 +118,8 @@ def build_tokenizer(kind, path):
 			processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
 						       special_tokens=[("<|begin_of_text|>", bos)])])
 		cfg = dict(bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
-	fast = PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False, **cfg)
+	fast = PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False,
+				       model_max_length=32768, **cfg)
 	fast.save_pretrained(path)
 	for extra in ("special_tokens_map.json", "chat_template.jinja"):
 		if os.path.exists(os.path.join(path, extra)):
@@ -324,6 +325,7 @@ def add_lora(model, path, r, alpha, targets, seed):
 	with open(cf) as f:
 		ac = json.load(f)
 	ac["base_model_name_or_path"] = os.path.basename(model.config._name_or_path.rstrip("/"))
+	ac["target_modules"] = sorted(ac["target_modules"])      # a set: fix its order
 	with open(cf, "w") as f:
 		json.dump(ac, f, indent=2, sort_keys=True)
 	# load it back through PEFT from the files, as a user would
@@ -376,6 +378,95 @@ def run_model(tag, model, tok, lora_path, lora_args):
 	      f"min top-2 margin {MARGIN[0]:.4g}", file=sys.stderr)
 
 
+# ---------------------------------------------------------------- llm-decode end to end
+# The rule of common/llmdec.h: skip leading blanks/quotes, take [A-Za-z0-9_]+, stop at the
+# byte after it (or at any other byte first, or at EOS, or after MAXNEW tokens).
+MAXNEW = 24
+TEMPLATE = "Calls: {callees}\nName:"          # llmdec_default_template
+
+
+def render(callees):
+	return ("Calls: " + ", ".join(callees) + "\n" if callees else "") + "Name:"
+
+
+def bytes_to_unicode():
+	"""GPT-2's byte -> printable character table (reference decoder-stack.md §3.1)."""
+	bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+	cs = bs[:]
+	n = 0
+	for b in range(256):
+		if b not in bs:
+			bs.append(b)
+			cs.append(256 + n)
+			n += 1
+	return dict(zip(bs, map(chr, cs)))
+
+
+def token_bytes(tok, t):
+	inv = {v: k for k, v in bytes_to_unicode().items()}
+	s = tok.convert_ids_to_tokens(t)
+	if t in tok.all_special_ids or any(ch not in inv for ch in s):
+		return s.encode()
+	return bytes(inv[ch] for ch in s)
+
+
+def ident_greedy(model, tok, prefix, ids, eos):
+	"""HF forward, greedy, with llmdec's stopping and cleaning; returns (pred, logp, tokens)."""
+	with torch.no_grad():
+		e = torch.cat([prefix, embed_of(model, ids)], 0)[None]
+		out = model(inputs_embeds=e, use_cache=True)
+		name, started, logp, toks = b"", False, 0.0, []
+		for _ in range(MAXNEW):
+			lp = torch.log_softmax(out.logits[0, -1].double(), -1)
+			t = int(lp.argmax())
+			toks.append(t)
+			logp += float(lp[t])
+			if t in eos:
+				break
+			ended = False
+			for c in token_bytes(tok, t):
+				ch = chr(c)
+				if ch.isascii() and (ch.isalnum() or ch == "_"):
+					started = True
+					name += bytes([c])
+				elif started or ch not in " \t\n\r\"'`":
+					ended = True
+					break
+			if ended:
+				break
+			out = model(input_ids=torch.tensor([[t]]), past_key_values=out.past_key_values, use_cache=True)
+	name = name.decode()
+	if name and name[0].isdigit():
+		name = "_" + name
+	return name, logp, toks
+
+
+def cli_records(model, tok, path, n_named=4):
+	"""Records for tests/cli/llm-decode.sh with HF's expected pred/logp in want_* fields:
+	prefixes picked (by seed) so that most give a non-empty name."""
+	eos = {509}
+	recs, g, tries = [], torch.Generator().manual_seed(2024), 0
+	callees = [["hash_insert", "list_free"], [], ["parse_header"], [], ["open_file", "read_buffer", "close"]]
+	while len(recs) < 5 and tries < 2000:
+		tries += 1
+		P = 2 + tries % 3
+		prefix = (1.5 * torch.randn(P, model.config.hidden_size, generator=g)).to(torch.bfloat16).float()
+		cal = callees[len(recs)]
+		ids = tok(render(cal), add_special_tokens=True)["input_ids"]
+		name, logp, toks = ident_greedy(model, tok, prefix, ids, eos)
+		if (len(recs) < n_named) != bool(name):
+			continue
+		recs.append({"id": f"t{len(recs)}", "prefix": [float(x) for x in prefix.reshape(-1)],
+			     "prefix_shape": [P, model.config.hidden_size], "callees": cal,
+			     "want_pred": name, "want_logp": logp, "want_tokens": len(toks)})
+	with open(path, "w") as f:
+		for r in recs:
+			if not r["callees"]:
+				del r["callees"]
+			f.write(json.dumps(r) + "\n")
+	print(f"cli: {[(r['want_pred'], r['want_tokens']) for r in recs]} after {tries} tries", file=sys.stderr)
+
+
 def main():
 	if os.path.isdir(OUT):
 		shutil.rmtree(OUT)
@@ -405,6 +496,9 @@ def main():
 	ids = ltok("mov rax, rbx", add_special_tokens=True)["input_ids"]
 	put("untied.p0.ids", torch.tensor(ids, dtype=torch.int32))
 	put("untied.p0.logits", logits_ids(untied, ids))
+
+	fresh = Qwen2ForCausalLM.from_pretrained(qdir, dtype=torch.float32, attn_implementation="eager").eval()
+	cli_records(fresh, qtok, os.path.join(OUT, "cli-qwen2.jsonl"))
 
 	# one weight's packed NF4 bytes, for a bit-exact test of the quantizer
 	w = qwen.model.layers[0].self_attn.k_proj.weight
