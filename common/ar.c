@@ -125,7 +125,13 @@ int ar_next(ar_iter *it, ar_member *m, an_err *e)
 				an_err_set(e, "member at offset 0x%zx: bad BSD name length", m->hdr_off);
 				return -1;
 			}
-			set_name(m, m->data, (size_t)nl);
+			{
+				size_t k = (size_t)nl;
+
+				while (k > 0 && m->data[k - 1] == 0)
+					k--;   /* BSD names are NUL-padded */
+				set_name(m, m->data, k);
+			}
 			m->data += nl;
 			m->size -= (size_t)nl;
 		} else {

@@ -286,7 +286,8 @@ int elf_relocs(const elf_file *f, size_t target, elf_rel **out, size_t *n,
 			k++;
 		}
 	}
-	qsort(t, k, sizeof *t, rel_cmp);
+	if (k > 1)
+		qsort(t, k, sizeof *t, rel_cmp);
 	*out = t;
 	*n = k;
 	return 0;
@@ -564,7 +565,8 @@ int elf_fdes(const elf_file *f, elf_fde **out, size_t *n, size_t *bad, an_err *e
 next:
 		off = end;
 	}
-	qsort(t, k, sizeof *t, fde_cmp);
+	if (k > 1)
+		qsort(t, k, sizeof *t, fde_cmp);
 	*out = t;
 	*n = k;
 	return 0;
@@ -639,7 +641,8 @@ int elf_plt(const elf_file *f, elf_addrname **plt, size_t *nplt,
 			ng++;
 		}
 	}
-	qsort(g, ng, sizeof *g, an_cmp);
+	if (ng > 1)
+		qsort(g, ng, sizeof *g, an_cmp);
 	/* stubs: find `jmp [rip+disp32]` (ff 25) in every PLT section */
 	for (size_t i = 1; i < f->nsec; i++) {
 		size_t len;
@@ -681,7 +684,8 @@ int elf_plt(const elf_file *f, elf_addrname **plt, size_t *nplt,
 			j += 5;
 		}
 	}
-	qsort(p, np, sizeof *p, an_cmp);
+	if (np > 1)
+		qsort(p, np, sizeof *p, an_cmp);
 	*plt = p;
 	*nplt = np;
 	*got = g;

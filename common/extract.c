@@ -227,7 +227,8 @@ static int collect_syms(extractor *x, const elf_file *f, const elf_sym *t, size_
 static int group_cands(extractor *x, fn **fns, size_t *nfns, size_t *capfns,
 		       const char ***names, size_t *nnames, size_t *capnames)
 {
-	qsort(x->cands, x->ncands, sizeof *x->cands, cand_cmp);
+	if (x->ncands > 1)
+		qsort(x->cands, x->ncands, sizeof *x->cands, cand_cmp);
 	*nfns = *nnames = 0;
 	for (size_t i = 0; i < x->ncands;) {
 		size_t j = i;
@@ -340,7 +341,8 @@ int ext_set_debug(extractor *x, const void *buf, size_t len, const char *name, a
 		an_err_set(e, "no function symbols");
 		return -1;
 	}
-	qsort(x->dfns, x->ndfns, sizeof *x->dfns, fn_addr_cmp);
+	if (x->ndfns > 1)
+		qsort(x->dfns, x->ndfns, sizeof *x->dfns, fn_addr_cmp);
 	x->dbg_id = elf_build_id(&x->dbg, &x->dbg_idlen);
 	return 0;
 }
@@ -425,7 +427,8 @@ static void merge_starts(extractor *x)
 {
 	size_t k = 0;
 
-	qsort(x->fns, x->nfns, sizeof *x->fns, fn_addr_cmp);
+	if (x->nfns > 1)
+		qsort(x->fns, x->nfns, sizeof *x->fns, fn_addr_cmp);
 	for (size_t i = 0; i < x->nfns; i++) {
 		if (k && x->fns[k - 1].addr == x->fns[i].addr) {
 			fn *p = &x->fns[k - 1];
@@ -561,7 +564,8 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 	if (f->dynsym) {
 		if (collect_syms(x, f, f->dynsym, f->ndynsym, 0))
 			goto oom;
-		qsort(x->cands, x->ncands, sizeof *x->cands, cand_cmp);
+		if (x->ncands > 1)
+			qsort(x->cands, x->ncands, sizeof *x->cands, cand_cmp);
 		for (size_t i = 0; i < x->ncands;) {
 			size_t j = i;
 			uint64_t sz = 0;
@@ -603,6 +607,8 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 			if (g->scanned)
 				continue;
 			g->scanned = 1;
+			if (sz > EXT_MAX_FUNC)
+				sz = EXT_MAX_FUNC;
 			if (!(p = code_at(f, g->sec, g->addr, &sz)))
 				continue;
 			if (take_budget(x, sz))
@@ -642,6 +648,8 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 				if (gap >= gend)
 					continue;
 				sz = gend - gap;
+				if (sz > EXT_MAX_FUNC)
+					sz = EXT_MAX_FUNC;
 				if (!(p = code_at(f, gsec, gap, &sz)))
 					continue;
 				if (take_budget(x, sz))
@@ -971,9 +979,6 @@ static int ext_elf(extractor *x, const char *bin, const char *where, const void 
 		goto out;
 	if (f.symtab && collect_syms(x, &f, f.symtab, f.nsymtab, 0))
 		goto oom;
-	if ((!f.symtab || x->ncands == 0) && f.type == ELF_ET_REL && f.dynsym)
-		if (collect_syms(x, &f, f.dynsym, f.ndynsym, 0))
-			goto oom;
 	if (f.symtab && x->ncands > 0) {
 		if (group_cands(x, &x->fns, &x->nfns, &x->capfns, &x->names, &x->nnames, &x->capnames))
 			goto oom;
@@ -993,7 +998,8 @@ static int ext_elf(extractor *x, const char *bin, const char *where, const void 
 		} else if (discover(x, &fc, e))
 			goto out;
 	}
-	qsort(x->fns, x->nfns, sizeof *x->fns, f.type == ELF_ET_REL ? fn_secaddr_cmp : fn_addr_cmp);
+	if (x->nfns > 1)
+		qsort(x->fns, x->nfns, sizeof *x->fns, f.type == ELF_ET_REL ? fn_secaddr_cmp : fn_addr_cmp);
 	if (x->have_dbg && f.type != ELF_ET_REL && debug_names(x))
 		goto oom;
 	for (size_t i = 0; i < x->nfns; i++) {
