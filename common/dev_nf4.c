@@ -64,3 +64,10 @@ int dev_cpu_dropout_backward(an_dev *d, float *dinp, const float *dout, const ui
 	lora_dropout_backward_cpu(dinp, dout, mask, p, n);
 	return 0;
 }
+
+#ifdef ASMNAME_CUDA
+/* dev.c refers to dev_cuda_ops weakly, and a weak reference does not pull
+ * dev_cuda.o out of the static library; this strong one does (dev_nf4.o is
+ * linked whenever dev_cpu_ops is). */
+const struct dev_ops *const dev_cuda_ops_link = &dev_cuda_ops;
+#endif
