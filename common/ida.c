@@ -225,7 +225,7 @@ static int size_word(const char *s, size_t n)
 {
 	static const struct { const char *w; int sz; } t[] = {
 		{"byte", 1}, {"word", 2}, {"dword", 4}, {"qword", 8}, {"tbyte", 10}, {"fword", 6},
-		{"xmmword", 16}, {"ymmword", 32}, {"zmmword", 64}, {"oword", 16}, {"mmword", 8},
+		{"xmmword", 16}, {"ymmword", 32}, {"zmmword", 64}, {"oword", 16}, {"mmword", 8}, {"xword", 10},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		if (strlen(t[i].w) == n && !strncasecmp(s, t[i].w, n))
@@ -403,7 +403,9 @@ static void parse_opnd(const char *s, const char *e, const char *mn, opnd *o)
 	while (w < e && isalpha((unsigned char)*w))
 		w++;
 	int ms = size_word(s, (size_t)(w - s));
-	if (ms) {
+	if (w - s == 3 && !strncasecmp(s, "ptr", 3)) {   /* capstone's "ptr [rsp + 0x40]" without a size */
+		s = skip_ws(w, e);
+	} else if (ms) {
 		const char *p = skip_ws(w, e);
 		if (e - p >= 3 && !strncasecmp(p, "ptr", 3)) {
 			o->msize = ms;
@@ -687,6 +689,8 @@ static void map_mnemonic(char *mn)
 		strcpy(mn, "retn");
 	else if (!strcmp(mn, "movabs"))
 		strcpy(mn, "mov");
+	else if (!strcmp(mn, ".byte"))
+		strcpy(mn, "db");
 	else if (!strcmp(mn, "retl"))
 		strcpy(mn, "retn");
 }
@@ -738,6 +742,8 @@ static int string_op(const pinsn *p, char *out)
 typedef struct frame {
 	int     W;           /* word size */
 	int     rbp_frame;
+	int     body_known;
+	int64_t body;        /* stack pointer delta after the prologue */
 	int64_t B;           /* frame base (bottom of the saved registers), entry-relative */
 	const char *sp, *bp;
 } frame;
@@ -882,7 +888,7 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 	} else if (m->disp < 0) {
 		PUTL(o, "-");
 		putnum(o, (uint64_t)-m->disp);
-	} else if (m->has_disp && nopad) {
+	} else if ((m->has_disp || size >= 4) && nopad) {
 		/* nop padding keeps its encoded zero displacement: 00h or 00000000h */
 		puts_(o, size >= 7 ? "+00000000h" : "+00h");
 	} else if (m->has_disp && !m->index[0]) {
@@ -921,7 +927,7 @@ static long find_addr(const ida_insn *in, size_t n, uint64_t a)
 long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *e)
 {
 	obuf o = { c->out, 0, c->out_cap, 0 };
-	frame f = { 8, 0, 0, "rsp", "rbp" };
+	frame f = { 8, 0, 0, 0, 0, "rsp", "rbp" };
 
 	c->n = 0;
 	if (n > c->pcap) {
@@ -980,7 +986,8 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 	{
 		size_t i = 0;
 		int npush = 0;
-		while (i < n && (!strcmp(P[i].mn, "endbr64") || !strcmp(P[i].mn, "endbr32")))
+		f.body = 0;
+		while (i < n && P[i].mk == MK_ENDBR)
 			i++;
 		/* pushes of registers before the frame is allocated (compilers
 		 * interleave other instructions with them) are saved registers */
@@ -995,8 +1002,14 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 				f.rbp_frame = 1;
 				break;
 			}
+			if (q->mk == MK_SUB && q->nop == 2 && reg_is(&q->op[0], f.sp) && q->op[1].kind == OP_IMM &&
+			    !q->op[1].imm_neg && q->op[1].imm < 0x1000000) {
+				f.body = -(int64_t)f.W * npush - (int64_t)q->op[1].imm;
+				f.body_known = 1;
+				break;      /* the frame allocation */
+			}
 			if (is_branch(q->mn) || q->mn[0] == 'r' || (q->nop >= 1 && reg_is(&q->op[0], f.sp)))
-				break;      /* a call, a jump, ret, or the frame allocation */
+				break;      /* a call, a jump, ret, or another change of the stack pointer */
 			int mem_sp = 0;
 			for (int k = 0; k < q->nop; k++)
 				if (q->op[k].kind == OP_MEM && !strcmp(q->op[k].base, f.sp))
@@ -1005,40 +1018,42 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 				break;
 		}
 		f.B = -(int64_t)f.W * npush;
+		if (!f.body_known) {
+			f.body = f.B;
+			f.body_known = !f.rbp_frame;
+		}
 	}
 	/* stack pointer tracking, in address order */
 	{
-		int known = 1, after_jump = 0, body_known = 0, in_prologue = 1;
-		int64_t S = 0, body = 0;
+		/* guessed: S came from the frame after the prologue, not from the
+		 * flow; a recorded jump to an instruction is then better */
+		int known = 1, after_jump = 0, guessed = 0;
+		int64_t S = 0;
 		for (size_t i = 0; i < n; i++)
 			P[i].tin_known = 0;
 		for (size_t i = 0; i < n; i++) {
 			pinsn *p = &P[i];
 			if (after_jump) {
 				known = 0;
+				guessed = 0;
 				if (p->tin_known) {
 					S = p->tin;
 					known = 1;
-				} else if (body_known) {
-					S = body;
+				} else if (f.body_known) {
+					S = f.body;
 					known = 1;
+					guessed = 1;
 				}
 				after_jump = 0;
-			} else if (!known && p->tin_known) {
+			} else if ((!known || guessed) && p->tin_known) {
 				S = p->tin;
 				known = 1;
+				guessed = 0;
 			}
 			p->S = S;
 			p->S_known = known;
 			const int mk = p->mk;
 			int ops_sp = p->nop >= 1 && reg_is(&p->op[0], f.sp);
-			if (in_prologue && mk != MK_PUSH && mk != MK_ENDBR &&
-			    !(mk == MK_MOV && ops_sp == 0 && p->nop == 2 && reg_is(&p->op[0], f.bp)) &&
-			    !((mk == MK_SUB || mk == MK_ADD || mk == MK_LEA) && ops_sp)) {
-				in_prologue = 0;
-				body = S;
-				body_known = known;
-			}
 			if (mk == MK_PUSH || mk == MK_PUSHF)
 				S -= f.W;
 			else if (mk == MK_POP || mk == MK_POPF)
@@ -1242,7 +1257,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 					char b[24];
 					snprintf(b, sizeof b, "INSTR%ld", t + 1);
 					puts_(&o, b);
-				} else if (t >= 0) {
+				} else if (t >= 0 && p->mk != MK_CALL) {
 					puts_(&o, !strcmp(P[t].mn, "retn") ? "locret_" : "loc_");
 					puthex(&o, q->imm);
 				} else if (q->sym && !q->symoff && !is_section_sym(q->sym, q->symlen)) {
