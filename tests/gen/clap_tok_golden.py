@@ -79,6 +79,10 @@ texts = [
     "   ",
     ",,,",
 ]
+# instruction texts as asm-tok renders libc.a (and some as objdump prints
+# them): inputs only, listed in tests/golden/clap_tok_instrs.txt
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../golden/clap_tok_instrs.txt")) as f:
+    texts += [l.rstrip("\n") for l in f]
 for s in texts:
     out.write(json.dumps({"text": s, "ids": ids(s), "instr": ids(s.replace(",", ""))[:20]},
                          ensure_ascii=True) + "\n")
