@@ -32,6 +32,7 @@ static const char usage_text[] =
 	"  -k, --field FIELD      read records and tokenize their string field FIELD\n"
 	"  -w, --write            with -k: write the records with the ids in field \"" F_LLM_TOK "\"\n"
 	"  -f, --force            with -w: write records even to a terminal\n"
+	"  -T, --time             print encoding speed on stderr at the end\n"
 	"  -h, --help             this text\n";
 
 static void usage(int status)
@@ -41,13 +42,30 @@ static void usage(int status)
 }
 
 typedef struct opts {
-	int flags, strings, count, decode, skip, whole, write, force;
+	int flags, strings, count, decode, skip, whole, write, force, timing;
 	const char *field;
 } opts;
 
 static bpe *tok;
 static bpe_ids ids;
 static bpe_buf buf;
+static double enc_seconds;
+static uint64_t enc_tokens, enc_bytes;
+
+static int encode(const opts *o, const char *s, size_t n, an_err *e)
+{
+	double t0 = o->timing ? cli_now() : 0;
+	int rc;
+
+	ids.n = 0;
+	rc = bpe_encode(tok, s, n, o->flags, &ids, e);
+	if (o->timing) {
+		enc_seconds += cli_now() - t0;
+		enc_tokens += ids.n;
+		enc_bytes += n;
+	}
+	return rc;
+}
 
 static void print_ids(const opts *o)
 {
@@ -73,8 +91,7 @@ static int do_text(const opts *o, const char *s, size_t n)
 {
 	an_err e;
 
-	ids.n = 0;
-	if (bpe_encode(tok, s, n, o->flags, &ids, &e)) {
+	if (encode(o, s, n, &e)) {
 		cli_warn("%s", e.msg);
 		return -1;
 	}
@@ -215,8 +232,7 @@ static int run_records(const opts *o, char **paths, int n)
 			status = CLI_DATA;
 			continue;
 		}
-		ids.n = 0;
-		if (bpe_encode(tok, s, len, o->flags, &ids, &e)) {
+		if (encode(o, s, len, &e)) {
 			cli_warn("%s: %s: %s", r.src, rec_where(&r, where, sizeof where), e.msg);
 			status = CLI_DATA;
 			continue;
@@ -251,7 +267,8 @@ int main(int argc, char **argv)
 		{ "count", no_argument, 0, 'c' },           { "decode", no_argument, 0, 'd' },
 		{ "skip-special", no_argument, 0, 'x' },    { "field", required_argument, 0, 'k' },
 		{ "write", no_argument, 0, 'w' },           { "force", no_argument, 0, 'f' },
-		{ "help", no_argument, 0, 'h' },            { 0, 0, 0, 0 },
+		{ "time", no_argument, 0, 'T' },            { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	static char obuf[1 << 16];
 	const char *path = NULL;
@@ -261,7 +278,7 @@ int main(int argc, char **argv)
 	an_err e;
 
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "t:A:aSWscdxk:wfh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:A:aSWscdxk:wfTh", lo, NULL)) != -1) {
 		switch (c) {
 		case 't': path = optarg; break;
 		case 'A':
@@ -279,6 +296,7 @@ int main(int argc, char **argv)
 		case 'k': o.field = optarg; break;
 		case 'w': o.write = 1; break;
 		case 'f': o.force = 1; break;
+		case 'T': o.timing = 1; break;
 		case 'h': usage(0); break;
 		default: usage(CLI_USAGE);
 		}
@@ -302,6 +320,10 @@ int main(int argc, char **argv)
 		if (bpe_add_token(tok, added[i], -1, BPE_TOK_SPECIAL, &e) < 0)
 			cli_die(CLI_DATA, "-A %s: %s", added[i], e.msg);
 	status = o.field ? run_records(&o, argv + optind, argc - optind) : run_lines(&o, argv + optind, argc - optind);
+	if (o.timing && !o.decode)
+		fprintf(stderr, "%s: encoded %llu bytes into %llu tokens in %.3f s: %.0f tokens/s, %.2f MB/s\n", cli_prog,
+			(unsigned long long)enc_bytes, (unsigned long long)enc_tokens, enc_seconds,
+			enc_seconds > 0 ? enc_tokens / enc_seconds : 0, enc_seconds > 0 ? enc_bytes / enc_seconds / 1e6 : 0);
 	bpe_free(tok);
 	bpe_ids_free(&ids);
 	bpe_buf_free(&buf);
