@@ -116,14 +116,35 @@ const char *ida_text(const ida_ctx *c, size_t i, size_t *len)
 	return c->out + c->off[i];
 }
 
+/* Upper-case hex of v into b (no prefix); returns the length. */
+static size_t hex_upper(uint64_t v, char *b)
+{
+	char t[17];
+	size_t n = 0;
+	do {
+		t[n++] = "0123456789ABCDEF"[v & 15];
+		v >>= 4;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		b[i] = t[n - 1 - i];
+	b[n] = 0;
+	return n;
+}
+
 const char *ida_num(uint64_t v, char *buf)
 {
 	if (v < 10) {
-		snprintf(buf, 24, "%u", (unsigned)v);
+		buf[0] = (char)('0' + v);
+		buf[1] = 0;
 	} else {
+		size_t o = 0;
 		char h[20];
-		snprintf(h, sizeof h, "%llX", (unsigned long long)v);
-		snprintf(buf, 24, "%s%sh", (h[0] >= 'A' && h[0] <= 'F') ? "0" : "", h);
+		size_t n = hex_upper(v, h);
+		if (h[0] >= 'A' && h[0] <= 'F')
+			buf[o++] = '0';
+		memcpy(buf + o, h, n);
+		buf[o + n] = 'h';
+		buf[o + n + 1] = 0;
 	}
 	return buf;
 }
@@ -472,9 +493,10 @@ static void parse_opnd(const char *s, const char *e, const char *mn, opnd *o)
 /* Split "mnemonic operands  # comment" into p. */
 static void parse_insn(const char *t, size_t len, pinsn *p)
 {
-	static const char *const prefixes[] = {
-		"rep", "repz", "repe", "repnz", "repne", "lock", "bnd", "notrack", "data16", "data32",
-		"addr32", "addr16", "cs", "ds", "ss", "es", "fs", "gs", "xacquire", "xrelease", NULL };
+	static const struct { const char *s; size_t n; } prefixes[] = {
+		{"rep", 3}, {"repz", 4}, {"repe", 4}, {"repnz", 5}, {"repne", 5}, {"lock", 4}, {"bnd", 3},
+		{"notrack", 7}, {"data16", 6}, {"data32", 6}, {"addr32", 6}, {"addr16", 6}, {"cs", 2}, {"ds", 2},
+		{"ss", 2}, {"es", 2}, {"fs", 2}, {"gs", 2}, {"xacquire", 8}, {"xrelease", 8}, {NULL, 0} };
 	const char *s = t, *e = t + len;
 	const char *hash = memchr(t, '#', len);
 
@@ -502,8 +524,8 @@ static void parse_insn(const char *t, size_t len, pinsn *p)
 		int isp = 0;
 		if (nx < e && wl >= 2 && wl < 12) {
 			char c0 = (char)tolower((unsigned char)s[0]);
-			for (int i = 0; prefixes[i] && !isp; i++)
-				if (prefixes[i][0] == c0 && strlen(prefixes[i]) == wl && !strncasecmp(s, prefixes[i], wl))
+			for (int i = 0; prefixes[i].s && !isp; i++)
+				if (prefixes[i].s[0] == c0 && prefixes[i].n == wl && !strncasecmp(s, prefixes[i].s, wl))
 					isp = 1;
 			if (c0 == 'r' && !strncasecmp(s, "rex", 3))
 				isp = 1;
@@ -617,8 +639,7 @@ static void putnum(obuf *o, uint64_t v)
 static void puthex(obuf *o, uint64_t v)   /* IDA address in names: upper-case hex, no h */
 {
 	char b[24];
-	snprintf(b, sizeof b, "%llX", (unsigned long long)v);
-	puts_(o, b);
+	put(o, b, hex_upper(v, b));
 }
 
 /* A symbol as IDA names it: name@plt -> _name, version suffix dropped,
@@ -833,8 +854,9 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 		PUTL(o, "[");
 		puts_(o, m->index);
 		if (m->scale > 1) {
-			snprintf(b, sizeof b, "*%d", m->scale);
-			puts_(o, b);
+			b[0] = '*';
+			b[1] = (char)('0' + (m->scale % 10));
+			put(o, b, 2);
 		}
 		PUTL(o, "]");
 		return;
@@ -849,8 +871,9 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 		PUTL(o, "+");
 		puts_(o, m->index);
 		if (m->scale > 1) {
-			snprintf(b, sizeof b, "*%d", m->scale);
-			puts_(o, b);
+			b[0] = '*';
+			b[1] = (char)('0' + (m->scale % 10));
+			put(o, b, 2);
 		}
 	}
 	/* stack frame members */
@@ -968,12 +991,17 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 		if (!p->size && has_addr && i + 1 < n && in[i + 1].addr - in[i].addr < 16)
 			p->size = (uint32_t)(in[i + 1].addr - in[i].addr);
 		p->pad = is_padding(p);
-		for (int k = 0; k < p->nop; k++) {
+		for (int k = 0; k < p->nop && !r64; k++) {
 			const opnd *q = &p->op[k];
-			const char *r = q->kind == OP_REG ? q->reg : q->kind == OP_MEM ? q->base : "";
-			if (!strcmp(r, "rsp") || !strcmp(r, "rbp") || (r[0] == 'r' && q->rsize == 8))
+			if (q->kind == OP_REG && q->rclass == RC_GP && q->rsize == 8)
 				r64 = 1;
-			if (!strcmp(r, "esp") || !strcmp(r, "ebp"))
+			else if (q->kind == OP_MEM && q->base[0] == 'r')
+				r64 = 1;
+			else if (q->kind == OP_MEM && q->base[0] == 'e' && (q->base[1] == 's' || q->base[1] == 'b') &&
+				 q->base[2] == 'p')
+				r32 = 1;
+			else if (q->kind == OP_REG && q->reg[0] == 'e' && (q->reg[1] == 's' || q->reg[1] == 'b') &&
+				 q->reg[2] == 'p' && !q->reg[3])
 				r32 = 1;
 		}
 	}

@@ -160,6 +160,7 @@ static int added_index(wp_vocab *v, an_err *e)
 		if (v->added[i].id >= 0 && (size_t)v->added[i].id < v->n)
 			v->added_idx[v->added[i].id] = (int32_t)i;
 	memset(v->added_first, 0, sizeof v->added_first);
+	memset(v->added_pair, 0, sizeof v->added_pair);
 	v->added_max = 0;
 	v->added_min = SIZE_MAX;
 	for (size_t i = 0; i < v->n_added; i++) {
@@ -167,6 +168,10 @@ static int added_index(wp_vocab *v, an_err *e)
 		if (!a->len)
 			continue;
 		v->added_first[(unsigned char)v->pool[a->off]] |= a->normalized ? 2 : 1;
+		if (a->len >= 2) {
+			unsigned pr = (unsigned)(unsigned char)v->pool[a->off] << 8 | (unsigned char)v->pool[a->off + 1];
+			v->added_pair[a->normalized][pr >> 3] |= (uint8_t)(1u << (pr & 7));
+		}
 		if (a->len > v->added_max)
 			v->added_max = a->len;
 		if (a->len < v->added_min)
@@ -607,6 +612,13 @@ static int32_t added_at(const wp_vocab *v, int kind, const char *t, size_t pos, 
 
 	if (!(v->added_first[(unsigned char)t[pos]] & kind))
 		return -1;
+	if (v->added_min >= 2) {
+		if (pos + 1 >= len)
+			return -1;
+		unsigned pr = (unsigned)(unsigned char)t[pos] << 8 | (unsigned char)t[pos + 1];
+		if (!(v->added_pair[kind - 1][pr >> 3] & (1u << (pr & 7))))
+			return -1;
+	}
 	if (maxl > len - pos)
 		maxl = len - pos;
 	for (size_t l = maxl; l >= v->added_min && l > 0; l--) {

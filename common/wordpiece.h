@@ -49,6 +49,7 @@ typedef struct wp_vocab {
 	size_t    n_added;
 	int32_t  *added_idx;   /* [n] index into added of id, -1 if not added */
 	uint8_t   added_first[256]; /* bit 1: some raw added token starts with this byte, bit 2: some normalized one */
+	uint8_t   added_pair[2][8192]; /* [kind-1] bit b0*256+b1: some added token of that kind starts with b0 b1 */
 	size_t    added_max, added_min; /* lengths of the longest / shortest added token, bytes */
 	int32_t   unk;         /* id of the unknown token */
 	char      prefix[16];  /* continuing-subword prefix, "##" */
