@@ -1,4 +1,5 @@
 /* arena.c: parameters in one allocation with a descriptor table (arena.h). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,10 +112,14 @@ static int buf_alloc(arena *a, float **p, an_err *e)
 			return -1;
 		return dev_memset(a->dev, *p, 0, bytes, e);
 	}
-	if (!(*p = calloc(1, bytes))) {
+	void *q = NULL;
+	if (posix_memalign(&q, 64, bytes) != 0) {
+		errno = ENOMEM;
 		an_err_sys(e, "arena: %zu bytes", bytes);
 		return -1;
 	}
+	memset(q, 0, bytes);
+	*p = q;
 	return 0;
 }
 
