@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fields.h"
+#include "gen.h"
 #include "llmdec.h"
 
 const char llmdec_default_template[] = "Calls: {callees}\nName:";
@@ -17,51 +18,6 @@ void llmdec_opts_default(llmdec_opts *o)
 	o->temperature = 0.8f;
 	o->top_p = 0.95f;
 	o->length_penalty = 0.0f;
-}
-
-/* ------------------------------------------------------------- identifiers */
-
-static int ident_byte(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-void llmdec_ident_init(llmdec_ident *s)
-{
-	memset(s, 0, sizeof *s);
-}
-
-int llmdec_ident_feed(llmdec_ident *s, const char *bytes, size_t n)
-{
-	for (size_t i = 0; i < n && !s->ended; i++) {
-		unsigned char c = (unsigned char)bytes[i];
-
-		if (ident_byte(c)) {
-			s->started = 1;
-			if (s->len < LLMDEC_NAME_MAX - 1)
-				s->name[s->len++] = (char)c;
-		} else if (s->started || !(c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-					   c == '"' || c == '\'' || c == '`'))
-			s->ended = 1;
-	}
-	s->name[s->len] = 0;
-	return s->ended;
-}
-
-void llmdec_ident_clean(const llmdec_ident *s, char *out)
-{
-	size_t n = s->len;
-
-	if (n && s->name[0] >= '0' && s->name[0] <= '9') {
-		out[0] = '_';
-		if (n > LLMDEC_NAME_MAX - 2)
-			n = LLMDEC_NAME_MAX - 2;
-		memcpy(out + 1, s->name, n);
-		out[n + 1] = 0;
-	} else {
-		memcpy(out, s->name, n);
-		out[n] = 0;
-	}
 }
 
 /* ------------------------------------------------------------- templates */
@@ -194,14 +150,16 @@ oom:
 
 /* ------------------------------------------------------------- decoding */
 
+#define TEXT_MAX 512      /* bytes of generated text kept a row */
+
 typedef struct row {
-	int          job;
-	int          alive;        /* still generating */
-	double       logp;
-	int          ntok;
-	int32_t      last;         /* last token fed */
-	llmdec_ident id;
-	uint64_t     rng;
+	int      alive;        /* greedy / sampling: still generating */
+	double   logp;
+	int      ntok;
+	int32_t  last;         /* last token fed */
+	size_t   tlen;
+	char     text[TEXT_MAX];
+	gen_rng  rng;
 } row;
 
 struct llmdec {
@@ -214,52 +172,45 @@ struct llmdec {
 	int          neos;
 	float       *logits;       /* [max_rows, V] */
 	float       *plog;         /* [max_jobs, V] prefill logits */
-	double      *lp;           /* [V] log-probabilities of one row */
-	double      *w;            /* [V] sampling weights */
-	int         *order;        /* [V] scratch */
+	float       *lp;           /* [n, V] log-probabilities of a job's live beams */
+	void        *work;         /* gen_sample scratch */
 	row         *rows, *rows2; /* [max_rows] */
 	int32_t     *next;         /* [max_rows] */
 	int         *src;          /* [max_rows] */
+	int         *parent;       /* [n] */
 	llm_seq     *seqs;         /* [max_jobs] */
-	/* beam: per job, finished hypotheses */
-	llmdec_cand *fin;          /* [max_jobs, LLMDEC_MAX_CANDS] */
-	double      *finscore;     /* same */
-	int         *nfin;         /* [max_jobs] */
-	int         *jobdone;      /* [max_jobs] */
+	gen_beam    *beams;        /* [max_jobs] (beam mode) */
+	int          nbeams;       /* initialized ones */
+	const char **names;        /* [n] vote scratch */
+	size_t      *lens;
+	double      *vlogp;
+	gen_vote    *votes;
+	char        *namebuf;      /* [n, LLMDEC_NAME_MAX] */
 };
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s)
-{
-	return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 void llmdec_free(llmdec *g)
 {
 	if (!g)
 		return;
 	llm_ctx_free(g->ctx);
+	for (int i = 0; i < g->nbeams; i++)
+		gen_beam_free(&g->beams[i]);
+	free(g->beams);
 	free(g->logits);
 	free(g->plog);
 	free(g->lp);
-	free(g->w);
-	free(g->order);
+	free(g->work);
 	free(g->rows);
 	free(g->rows2);
 	free(g->next);
 	free(g->src);
+	free(g->parent);
 	free(g->seqs);
-	free(g->fin);
-	free(g->finscore);
-	free(g->nfin);
-	free(g->jobdone);
+	free(g->names);
+	free(g->lens);
+	free(g->vlogp);
+	free(g->votes);
+	free(g->namebuf);
 	free(g);
 }
 
@@ -303,27 +254,37 @@ llmdec *llmdec_new(llm *m, const bpe *tok, const llmdec_opts *o, int max_jobs, i
 		llmdec_free(g);
 		return NULL;
 	}
-	size_t R = (size_t)g->max_rows, J = (size_t)max_jobs;
+	size_t R = (size_t)g->max_rows, J = (size_t)max_jobs, n = (size_t)g->o.n;
 	g->logits = malloc(R * V * sizeof *g->logits);
 	g->plog = malloc(J * V * sizeof *g->plog);
-	g->lp = malloc((size_t)V * sizeof *g->lp);
-	g->w = malloc((size_t)V * sizeof *g->w);
-	g->order = malloc((size_t)V * sizeof *g->order);
+	g->lp = malloc(n * V * sizeof *g->lp);
+	g->work = malloc(gen_sample_work(V));
 	g->rows = calloc(R, sizeof *g->rows);
 	g->rows2 = calloc(R, sizeof *g->rows2);
 	g->next = calloc(R, sizeof *g->next);
 	g->src = calloc(R, sizeof *g->src);
+	g->parent = calloc(n, sizeof *g->parent);
 	g->seqs = calloc(J, sizeof *g->seqs);
-	g->fin = calloc(J * LLMDEC_MAX_CANDS, sizeof *g->fin);
-	g->finscore = calloc(J * LLMDEC_MAX_CANDS, sizeof *g->finscore);
-	g->nfin = calloc(J, sizeof *g->nfin);
-	g->jobdone = calloc(J, sizeof *g->jobdone);
-	if (!g->logits || !g->plog || !g->lp || !g->w || !g->order || !g->rows || !g->rows2 || !g->next ||
-	    !g->src || !g->seqs || !g->fin || !g->finscore || !g->nfin || !g->jobdone) {
-		llmdec_free(g);
-		goto oom;
+	g->names = calloc(n, sizeof *g->names);
+	g->lens = calloc(n, sizeof *g->lens);
+	g->vlogp = calloc(n, sizeof *g->vlogp);
+	g->votes = calloc(n, sizeof *g->votes);
+	g->namebuf = calloc(n, LLMDEC_NAME_MAX);
+	if (!g->logits || !g->plog || !g->lp || !g->work || !g->rows || !g->rows2 || !g->next ||
+	    !g->src || !g->parent || !g->seqs || !g->names || !g->lens || !g->vlogp || !g->votes ||
+	    !g->namebuf)
+		goto oom2;
+	if (g->o.mode == LLMDEC_BEAM) {
+		if (!(g->beams = calloc(J, sizeof *g->beams)))
+			goto oom2;
+		for (; g->nbeams < max_jobs; g->nbeams++)
+			if (gen_beam_init(&g->beams[g->nbeams], g->o.n, g->o.max_new,
+					  g->o.length_penalty, 0) < 0)
+				goto oom2;
 	}
 	return g;
+oom2:
+	llmdec_free(g);
 oom:
 	an_err_set(e, "llmdec: out of memory");
 	return NULL;
@@ -337,245 +298,167 @@ static int is_eos(const llmdec *g, int32_t t)
 	return 0;
 }
 
-/* log_softmax of x[V] into lp (double). */
-static void log_softmax(const float *x, int V, double *lp)
+/* 1 when token t ends a row whose text is r's: EOS, the identifier's end,
+ * or a text too long to keep. */
+static int ends_with(const llmdec *g, const row *r, int32_t t, const char **b, size_t *n)
 {
-	double mx = -INFINITY, s = 0;
-
-	for (int i = 0; i < V; i++)
-		if (x[i] > mx)
-			mx = x[i];
-	for (int i = 0; i < V; i++)
-		s += exp((double)x[i] - mx);
-	double lse = mx + log(s);
-	for (int i = 0; i < V; i++)
-		lp[i] = (double)x[i] - lse;
+	*n = 0;
+	*b = NULL;
+	if (is_eos(g, t))
+		return 1;
+	*b = bpe_token_bytes(g->tok, t, n);
+	if (!*b)
+		*n = 0;
+	return gen_ident_ends(r->text, r->tlen, *b ? *b : "", *n) || r->tlen + *n >= TEXT_MAX;
 }
 
-static int argmax_d(const double *x, int V)
+static void append(row *r, const char *b, size_t n)
 {
-	int b = 0;
-
-	for (int i = 1; i < V; i++)
-		if (x[i] > x[b])
-			b = i;
-	return b;
+	if (r->tlen + n > TEXT_MAX)
+		n = TEXT_MAX - r->tlen;
+	memcpy(r->text + r->tlen, b, n);
+	r->tlen += n;
 }
 
-static const double *sort_key;
-static int by_key_desc(const void *a, const void *b)
-{
-	double x = sort_key[*(const int *)a], y = sort_key[*(const int *)b];
-
-	if (x != y)
-		return x > y ? -1 : 1;
-	return *(const int *)a - *(const int *)b;
-}
-
-/* Temperature + nucleus sampling from log-probabilities lp[V]. */
-static int sample(llmdec *g, const double *lp, int V, uint64_t *rng)
-{
-	double T = g->o.temperature > 0 ? g->o.temperature : 1e-6;
-	double *w = g->w;
-	int n = 0;
-	double mx = lp[argmax_d(lp, V)], tot = 0;
-
-	/* tempered weights; tokens below 1e-12 of the best are left out (their
-	 * total mass is below V * 1e-12) */
-	for (int i = 0; i < V; i++) {
-		w[i] = exp((lp[i] - mx) / T);
-		if (w[i] >= 1e-12) {
-			g->order[n++] = i;
-			tot += w[i];
-		}
-	}
-	sort_key = w;
-	qsort(g->order, (size_t)n, sizeof *g->order, by_key_desc);
-	/* the smallest prefix whose mass reaches top_p */
-	double acc = 0, lim = g->o.top_p > 0 && g->o.top_p < 1 ? g->o.top_p * tot : tot;
-	int k = 0;
-	while (k < n) {
-		acc += w[g->order[k++]];
-		if (acc >= lim)
-			break;
-	}
-	double u = uniform01(rng) * acc, c = 0;
-	for (int i = 0; i < k; i++) {
-		c += w[g->order[i]];
-		if (u < c)
-			return g->order[i];
-	}
-	return g->order[k - 1];
-}
-
-/* Feed token t to row r: its bytes into the identifier state; returns 1 when
- * the row ends with it. */
+/* Take token t into r; 1 when the row ends with it. */
 static int row_take(llmdec *g, row *r, int32_t t, double lp)
 {
+	const char *b;
+	size_t n;
+	int end = ends_with(g, r, t, &b, &n);
+
 	r->logp += lp;
 	r->ntok++;
 	r->last = t;
-	if (is_eos(g, t))
-		return 1;
-	size_t n;
-	const char *b = bpe_token_bytes(g->tok, t, &n);
-	if (b && llmdec_ident_feed(&r->id, b, n))
-		return 1;
-	return r->ntok >= g->o.max_new;
+	if (b)
+		append(r, b, n);
+	return end || r->ntok >= g->o.max_new;
 }
 
-static void add_cand(llmdec_result *res, const char *name, double logp, int maxc)
+static void add_cand(llmdec_result *res, const char *name, double logp, int votes, int maxc)
 {
 	for (int i = 0; i < res->ncand; i++)
-		if (strcmp(res->cand[i].name, name) == 0) {
-			res->cand[i].votes++;
-			if (logp > res->cand[i].logp)
-				res->cand[i].logp = (float)logp;
-			return;
-		}
+		if (strcmp(res->cand[i].name, name) == 0)
+			return;      /* candidates come best first: keep the first */
 	if (res->ncand >= maxc)
 		return;
 	llmdec_cand *c = &res->cand[res->ncand++];
 	snprintf(c->name, sizeof c->name, "%s", name);
 	c->logp = (float)logp;
-	c->votes = 1;
+	c->votes = votes;
 }
 
-static int cand_vote_cmp(const void *a, const void *b)
-{
-	const llmdec_cand *x = a, *y = b;
+/* gen_beam's final-token callback. */
+typedef struct beam_cb {
+	llmdec *g;
+	int     base;       /* first row of the job */
+} beam_cb;
 
-	if (x->votes != y->votes)
-		return y->votes - x->votes;
-	if (x->logp != y->logp)
-		return x->logp > y->logp ? -1 : 1;
-	return strcmp(x->name, y->name);
+static int beam_final(void *ctx, const gen_beam *b, int beam, int32_t tok)
+{
+	beam_cb *c = ctx;
+	const char *bytes;
+	size_t n;
+
+	(void)b;
+	return ends_with(c->g, &c->g->rows[c->base + beam], tok, &bytes, &n);
 }
 
-static double beam_score(const llmdec *g, double logp, int len)
+/* One beam step of job j: rows [j*n, j*n + nlive) are its live beams. */
+static int beam_job(llmdec *g, int j, int V)
 {
-	return g->o.length_penalty ? logp / pow((double)(len > 0 ? len : 1), g->o.length_penalty) : logp;
+	int n = g->o.n, base = j * n;
+	gen_beam *b = &g->beams[j];
+	int nlive = b->nlive;
+	beam_cb cb = {g, base};
+
+	for (int i = 0; i < nlive; i++)
+		gen_log_softmax(g->logits + (size_t)(base + i) * V, g->lp + (size_t)i * V, V);
+	int step = b->step;
+	int now = gen_beam_step(b, g->lp, V, beam_final, &cb, g->parent);
+	/* the new live beams extend their parents by one token (also when the
+	 * search just ended: harmless) */
+	int live = now ? now : 0;
+	for (int i = 0; i < live; i++) {
+		row nr = g->rows[base + g->parent[i]];
+		int32_t t = b->live[(size_t)i * b->maxlen + step];
+		size_t tn = 0;
+		const char *bytes = bpe_token_bytes(g->tok, t, &tn);
+		if (bytes)
+			append(&nr, bytes, tn);
+		nr.ntok++;
+		nr.last = t;
+		g->rows2[base + i] = nr;
+		g->src[base + i] = base + g->parent[i];
+		g->next[base + i] = t;
+	}
+	for (int i = live; i < n; i++) {       /* idle rows: anything valid */
+		g->rows2[base + i] = g->rows[base];
+		g->src[base + i] = base;
+		g->next[base + i] = 0;
+	}
+	return live;
 }
 
-/* Beam bookkeeping for job j, rows [j*n, j*n+n): pick the next n rows from
- * the n*V continuations; ended ones go to the finished list. */
-static void beam_job(llmdec *g, int j, int V)
+/* The text of a beam hypothesis (its tokens' bytes, EOS left out). */
+static size_t hyp_text(const llmdec *g, const gen_hyp *h, char *out, size_t cap)
 {
-	int n = g->o.n, want = 2 * n;
-	row *rows = g->rows + j * n;
-	/* the best 2n (score, row, token) by a small insertion list */
-	double bs[2 * LLMDEC_MAX_CANDS];
-	int br[2 * LLMDEC_MAX_CANDS], bt[2 * LLMDEC_MAX_CANDS], nb = 0;
+	size_t len = 0;
 
-	for (int i = 0; i < n; i++) {
-		row *r = &rows[i];
-		if (!r->alive)
+	for (int k = 0; k < h->len; k++) {
+		size_t n = 0;
+		const char *b = is_eos(g, h->tok[k]) ? NULL : bpe_token_bytes(g->tok, h->tok[k], &n);
+		if (!b)
 			continue;
-		log_softmax(g->logits + (size_t)(j * n + i) * V, V, g->lp);
-		for (int t = 0; t < V; t++) {
-			double s = r->logp + g->lp[t];
-			if (nb == want && s <= bs[nb - 1])
-				continue;
-			int k = nb < want ? nb++ : nb - 1;
-			while (k > 0 && bs[k - 1] < s) {
-				bs[k] = bs[k - 1];
-				br[k] = br[k - 1];
-				bt[k] = bt[k - 1];
-				k--;
-			}
-			bs[k] = s;
-			br[k] = i;
-			bt[k] = t;
-		}
+		if (len + n > cap)
+			n = cap - len;
+		memcpy(out + len, b, n);
+		len += n;
 	}
-	int kept = 0;
-	for (int k = 0; k < nb && kept < n; k++) {
-		row nr = rows[br[k]];
-		double lp = bs[k] - nr.logp;
-		int ended = row_take(g, &nr, bt[k], lp);
-		if (ended) {
-			/* a finished hypothesis; one that ended before any identifier
-			 * (an empty name) is dropped */
-			if (nr.id.len && g->nfin[j] < LLMDEC_MAX_CANDS) {
-				int f = j * LLMDEC_MAX_CANDS + g->nfin[j]++;
-				llmdec_ident_clean(&nr.id, g->fin[f].name);
-				g->fin[f].logp = (float)nr.logp;
-				g->fin[f].votes = 1;
-				g->finscore[f] = beam_score(g, nr.logp, nr.ntok);
-			}
-			continue;
-		}
-		g->rows2[j * n + kept] = nr;
-		g->src[j * n + kept] = j * n + br[k];
-		kept++;
-	}
-	/* done when nothing is alive, or when n hypotheses have ended and the
-	 * best alive one scores no better than the n-th of them (exact for
-	 * length_penalty 0: scores only fall as tokens are added) */
-	if (kept == 0)
-		g->jobdone[j] = 1;
-	else if (g->nfin[j] >= n) {
-		double sc[LLMDEC_MAX_CANDS];
-		int nf = g->nfin[j];
-		for (int i = 0; i < nf; i++)
-			sc[i] = g->finscore[j * LLMDEC_MAX_CANDS + i];
-		for (int i = 0; i < n; i++)           /* partial selection: n-th best at sc[n-1] */
-			for (int k2 = i + 1; k2 < nf; k2++)
-				if (sc[k2] > sc[i]) {
-					double t = sc[i];
-					sc[i] = sc[k2];
-					sc[k2] = t;
-				}
-		const row *best = &g->rows2[j * n];
-		if (beam_score(g, best->logp, best->ntok) <= sc[n - 1])
-			g->jobdone[j] = 1;
-	}
-	for (int i = kept; i < n; i++) {
-		/* filler rows: copies of the best, marked dead */
-		g->rows2[j * n + i] = kept ? g->rows2[j * n] : rows[0];
-		g->rows2[j * n + i].alive = 0;
-		g->src[j * n + i] = kept ? g->src[j * n] : j * n;
-	}
-	if (g->jobdone[j])
-		for (int i = 0; i < n; i++)
-			g->rows2[j * n + i].alive = 0;
-	for (int i = 0; i < n; i++)
-		g->next[j * n + i] = g->rows2[j * n + i].last;
+	return len;
 }
 
 static void finish_beam(llmdec *g, int j, llmdec_result *res)
 {
-	int n = g->o.n;
-	/* rows still alive at the end count as ended (not when the job was
-	 * already done: those could not beat the ended ones) */
-	for (int i = 0; i < n && !g->jobdone[j]; i++) {
-		row *r = &g->rows[j * n + i];
-		if (r->alive && r->id.len && g->nfin[j] < LLMDEC_MAX_CANDS) {
-			int f = j * LLMDEC_MAX_CANDS + g->nfin[j]++;
-			llmdec_ident_clean(&r->id, g->fin[f].name);
-			g->fin[f].logp = (float)r->logp;
-			g->finscore[f] = beam_score(g, r->logp, r->ntok);
+	gen_beam *b = &g->beams[j];
+	char text[TEXT_MAX], name[LLMDEC_NAME_MAX];
+	int nonempty = 0;
+
+	if (!b->done)
+		gen_beam_finish(b);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < b->nfin; i++) {
+			size_t tl = hyp_text(g, &b->fin[i], text, sizeof text);
+			gen_clean_name(text, tl, name, sizeof name);
+			if (pass == 0)
+				nonempty |= name[0] != 0;
+			else if (name[0] || !nonempty)
+				add_cand(res, name, b->fin[i].logp, 1, g->o.n);
 		}
+}
+
+static void finish_samples(llmdec *g, int j, llmdec_result *res)
+{
+	int n = g->o.n, base = j * n;
+
+	for (int i = 0; i < n; i++) {
+		row *r = &g->rows[base + i];
+		char *nm = g->namebuf + (size_t)i * LLMDEC_NAME_MAX;
+		g->lens[i] = gen_clean_name(r->text, r->tlen, nm, LLMDEC_NAME_MAX);
+		g->names[i] = nm;
+		g->vlogp[i] = r->logp;
 	}
-	/* rank by score (selection sort: at most 32) */
-	int idx[LLMDEC_MAX_CANDS], nf = g->nfin[j];
-	for (int i = 0; i < nf; i++)
-		idx[i] = j * LLMDEC_MAX_CANDS + i;
-	for (int i = 0; i < nf; i++)
-		for (int k = i + 1; k < nf; k++)
-			if (g->finscore[idx[k]] > g->finscore[idx[i]]) {
-				int t = idx[i];
-				idx[i] = idx[k];
-				idx[k] = t;
+	int ng = gen_vote_names(g->names, g->lens, g->vlogp, n, g->votes, n);
+	for (int k = 0; k < ng && k < n; k++)
+		add_cand(res, g->names[g->votes[k].first], g->votes[k].max_logp, g->votes[k].count, n);
+	if (ng == 0)     /* every name empty: the best sample's logp */
+		for (int i = 0; i < n; i++)
+			if (res->ncand == 0 || g->vlogp[i] > res->cand[0].logp) {
+				res->ncand = 1;
+				res->cand[0].name[0] = 0;
+				res->cand[0].logp = (float)g->vlogp[i];
+				res->cand[0].votes = n;
 			}
-	for (int i = 0; i < nf; i++) {
-		int before = res->ncand;
-		add_cand(res, g->fin[idx[i]].name, g->fin[idx[i]].logp, n);
-		if (res->ncand == before) /* a repeat keeps its first (best) logp */
-			continue;
-	}
-	for (int i = 0; i < res->ncand; i++)
-		res->cand[i].votes = 1;
 }
 
 int llmdec_run(llmdec *g, const llmdec_job *jobs, int J, llmdec_result *res, an_err *e)
@@ -590,46 +473,52 @@ int llmdec_run(llmdec *g, const llmdec_job *jobs, int J, llmdec_result *res, an_
 	for (int j = 0; j < J; j++) {
 		g->seqs[j] = (llm_seq){jobs[j].pre, jobs[j].npre, jobs[j].ids, jobs[j].nids};
 		memset(&res[j], 0, sizeof res[j]);
-		g->nfin[j] = 0;
-		g->jobdone[j] = 0;
+		if (g->o.mode == LLMDEC_BEAM) {
+			gen_beam *b = &g->beams[j];
+			int nb = b->nbeam, ml = b->maxlen, es = b->early_stop;
+			double lp = b->len_penalty;
+			gen_beam_free(b);
+			if (gen_beam_init(b, nb, ml, lp, es) < 0) {
+				an_err_set(e, "llmdec: out of memory");
+				return -1;
+			}
+		}
 	}
 	if (llm_prefill(g->ctx, g->seqs, J, 0, g->plog, NULL, e) < 0)
 		return -1;
 	/* fork each job into its n rows */
 	for (int r = 0; r < R; r++) {
 		int j = r / n;
-		g->src[r] = j;
 		row *w = &g->rows[r];
-		memset(w, 0, sizeof *w);
-		w->job = j;
+		g->src[r] = j;
 		w->alive = 1;
-		w->rng = jobs[j].seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(r % n + 1));
-		llmdec_ident_init(&w->id);
+		w->logp = 0;
+		w->ntok = 0;
+		w->last = 0;
+		w->tlen = 0;
+		gen_rng_seed(&w->rng, jobs[j].seed * 0x9E3779B97F4A7C15ull + (uint64_t)(r % n));
 		memcpy(g->logits + (size_t)r * V, g->plog + (size_t)j * V, (size_t)V * sizeof(float));
 	}
 	if (n > 1 && llm_ctx_select(g->ctx, g->src, R, e) < 0)
 		return -1;
-	if (g->o.mode == LLMDEC_BEAM)
-		for (int r = 0; r < R; r++)
-			if (r % n)   /* beams start as one: the others wait for step 1's split */
-				g->rows[r].logp = -INFINITY;
+	gen_sample_opts so = {g->o.temperature, 0, g->o.top_p};
 	for (int step = 0; step < g->o.max_new; step++) {
 		int any = 0;
 		if (g->o.mode == LLMDEC_BEAM) {
-			for (int j = 0; j < J; j++)
-				if (!g->jobdone[j])
-					beam_job(g, j, V);
+			for (int j = 0; j < J; j++) {
+				gen_beam *b = &g->beams[j];
+				if (!b->done && b->nlive > 0)
+					any |= beam_job(g, j, V) > 0;
 				else
 					for (int i = 0; i < n; i++) {
 						g->rows2[j * n + i] = g->rows[j * n + i];
 						g->src[j * n + i] = j * n + i;
-						g->next[j * n + i] = g->rows[j * n + i].last;
+						g->next[j * n + i] = 0;
 					}
+			}
 			row *t = g->rows;
 			g->rows = g->rows2;
 			g->rows2 = t;
-			for (int r = 0; r < R; r++)
-				any |= g->rows[r].alive;
 			if (!any)
 				break;
 			if (llm_ctx_select(g->ctx, g->src, R, e) < 0)
@@ -641,9 +530,10 @@ int llmdec_run(llmdec *g, const llmdec_job *jobs, int J, llmdec_result *res, an_
 					g->next[r] = w->last;
 					continue;
 				}
-				log_softmax(g->logits + (size_t)r * V, V, g->lp);
-				int t = g->o.mode == LLMDEC_SAMPLE ? sample(g, g->lp, V, &w->rng)
-								   : argmax_d(g->lp, V);
+				const float *lg = g->logits + (size_t)r * V;
+				int32_t t = g->o.mode == LLMDEC_SAMPLE ? gen_sample(lg, V, &so, &w->rng, g->work)
+								       : gen_greedy(lg, V);
+				gen_log_softmax(lg, g->lp, V);
 				if (row_take(g, w, t, g->lp[t]))
 					w->alive = 0;
 				g->next[r] = t;
@@ -657,24 +547,17 @@ int llmdec_run(llmdec *g, const llmdec_job *jobs, int J, llmdec_result *res, an_
 	}
 	for (int j = 0; j < J; j++) {
 		llmdec_result *rs = &res[j];
+		char name[LLMDEC_NAME_MAX];
 		for (int i = 0; i < n; i++)
 			rs->tokens += g->rows[j * n + i].ntok;
 		if (g->o.mode == LLMDEC_BEAM)
 			finish_beam(g, j, rs);
+		else if (g->o.mode == LLMDEC_SAMPLE)
+			finish_samples(g, j, rs);
 		else {
-			int nonempty = 0;
-			for (int i = 0; i < n; i++)
-				nonempty |= g->rows[j * n + i].id.len > 0;
-			for (int i = 0; i < n; i++) {
-				row *w = &g->rows[j * n + i];
-				char name[LLMDEC_NAME_MAX];
-				llmdec_ident_clean(&w->id, name);
-				if (nonempty && !name[0])
-					continue;
-				add_cand(rs, name, w->logp, LLMDEC_MAX_CANDS);
-			}
-			if (g->o.mode == LLMDEC_SAMPLE)
-				qsort(rs->cand, (size_t)rs->ncand, sizeof rs->cand[0], cand_vote_cmp);
+			row *w = &g->rows[j];
+			gen_clean_name(w->text, w->tlen, name, sizeof name);
+			add_cand(rs, name, w->logp, 1, 1);
 		}
 		if (rs->ncand)
 			snprintf(rs->pred, sizeof rs->pred, "%s", rs->cand[0].name);

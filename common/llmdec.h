@@ -11,16 +11,13 @@
  * uses one row a job, --beam N and --samples N use N rows a job, forked from
  * the job's prefill (the prompt is run once).
  *
- * Stopping: a row ends at an EOS id (config.json / generation_config.json /
- * tokenizer), at the end of the first identifier of its text, or after
- * max_new tokens.  The text is read as: leading blanks, quotes and
- * backticks skipped; then the identifier, a run of [A-Za-z0-9_]; the first
- * byte after it ends the row (so " parse_header(" stops at "(").  Any other
- * byte before the identifier also ends the row, with an empty name.
- *
- * Cleaning: the name is that identifier run, cut to LLMDEC_NAME_MAX - 1
- * bytes, with "_" put before a leading digit; so it is always a valid C
- * identifier or empty.
+ * Stopping and cleaning are gen.h's: a row ends at an EOS id (config.json /
+ * generation_config.json / tokenizer), when its text holds an identifier
+ * ([A-Za-z0-9_]+, anything before it skipped) followed by another byte
+ * (gen_ident_ends: " parse_header(" stops at "("), or after max_new
+ * tokens; the name is gen_clean_name of the text (the first identifier run,
+ * "_" before a leading digit or after a C keyword), so it is always a valid
+ * C identifier, or empty when the model wrote none.
  *
  * logp of a candidate: the sum of the natural-log probabilities (softmax at
  * temperature 1, whatever the sampling temperature) of its generated tokens,
@@ -32,17 +29,15 @@
  *   beam N:  beam search keeping N rows a job; ended hypotheses ranked by
  *            logp / len^length_penalty (len = generated tokens; penalty 0 is
  *            the plain sum), the same name kept once (its best), up to N;
- *            a hypothesis that ends before any identifier byte is dropped
- *            (so --beam 1 may name a function greedy leaves empty); a job
- *            ends when N hypotheses have ended and no live beam scores
- *            better than the N-th of them;
- *   samples N: N rows sampled at the temperature with nucleus top_p; the
- *            cleaned names are voted on (ReCopilot's test-time scaling):
- *            most votes first, ties by the best logp; each name's logp is its
- *            best sample's.  Empty names take no part in a vote unless all
- *            are empty.
- * Sampling is reproducible: row i of a job draws from splitmix64(seed of
- * the job, i), whatever the batch. */
+ *            (gen_beam_*, transformers' bookkeeping and stop heuristic);
+ *            empty names are dropped when another candidate is not empty;
+ *   samples N: N rows sampled at the temperature with nucleus top_p
+ *            (gen_sample); the cleaned names are voted on (gen_vote_names,
+ *            ReCopilot's test-time scaling): most votes first, ties by the
+ *            larger summed logp; each name's logp is its best sample's.
+ *            Empty names take no part in a vote unless all are empty.
+ * Sampling is reproducible: row i of a job draws from its own generator
+ * seeded by (the job's seed, i), whatever the batch. */
 #ifndef ASMNAME_LLMDEC_H
 #define ASMNAME_LLMDEC_H
 
@@ -102,19 +97,6 @@ void    llmdec_free(llmdec *g);
 
 /* Decode n <= max_jobs jobs; res[n].  -1 on a model error (e). */
 int llmdec_run(llmdec *g, const llmdec_job *jobs, int n, llmdec_result *res, an_err *e);
-
-/* The identifier state machine above: feed bytes, learn whether it ended.
- * Exposed for tests and for training code that wants the same rule. */
-typedef struct llmdec_ident {
-	char   name[LLMDEC_NAME_MAX];
-	size_t len;            /* bytes of name (cut at LLMDEC_NAME_MAX-1) */
-	int    started, ended;
-} llmdec_ident;
-void llmdec_ident_init(llmdec_ident *s);
-/* Returns 1 once the identifier ended (the byte that ended it is not kept). */
-int  llmdec_ident_feed(llmdec_ident *s, const char *bytes, size_t n);
-/* The cleaned name of s into out[LLMDEC_NAME_MAX]. */
-void llmdec_ident_clean(const llmdec_ident *s, char *out);
 
 /* Prompt templates.  The template is text with placeholders:
  *   {callees}  the record's callees, ", "-joined (at most max_callees)

@@ -379,8 +379,11 @@ def run_model(tag, model, tok, lora_path, lora_args):
 
 
 # ---------------------------------------------------------------- llm-decode end to end
-# The rule of common/llmdec.h: skip leading blanks/quotes, take [A-Za-z0-9_]+, stop at the
-# byte after it (or at any other byte first, or at EOS, or after MAXNEW tokens).
+# The rule of common/gen.h (gen_ident_ends, gen_clean_name) that llm-decode uses: skip
+# anything before the first [A-Za-z0-9_] byte, take the run, stop at the byte after it
+# (non-ASCII bytes are not identifier bytes), or at EOS, or after MAXNEW tokens; a leading
+# digit gets "_" in front.  (gen_clean_name also suffixes C keywords with "_": the names
+# below are checked not to be keywords.)
 MAXNEW = 24
 TEMPLATE = "Calls: {callees}\nName:"          # llmdec_default_template
 
@@ -429,7 +432,7 @@ def ident_greedy(model, tok, prefix, ids, eos):
 				if ch.isascii() and (ch.isalnum() or ch == "_"):
 					started = True
 					name += bytes([c])
-				elif started or ch not in " \t\n\r\"'`":
+				elif started:
 					ended = True
 					break
 			if ended:
@@ -441,7 +444,12 @@ def ident_greedy(model, tok, prefix, ids, eos):
 	return name, logp, toks
 
 
-def cli_records(model, tok, path, n_named=4):
+C_KEYWORDS = set("auto break case char const continue default do double else enum extern float for "
+		 "goto if inline int long register restrict return short signed sizeof static struct "
+		 "switch typedef union unsigned void volatile while bool true false nullptr".split())
+
+
+def cli_records(model, tok, path, n_named=5):
 	"""Records for tests/cli/llm-decode.sh with HF's expected pred/logp in want_* fields:
 	prefixes picked (by seed) so that most give a non-empty name."""
 	eos = {509}
@@ -454,7 +462,7 @@ def cli_records(model, tok, path, n_named=4):
 		cal = callees[len(recs)]
 		ids = tok(render(cal), add_special_tokens=True)["input_ids"]
 		name, logp, toks = ident_greedy(model, tok, prefix, ids, eos)
-		if (len(recs) < n_named) != bool(name):
+		if (len(recs) < n_named) != bool(name) or name in C_KEYWORDS:
 			continue
 		recs.append({"id": f"t{len(recs)}", "prefix": [float(x) for x in prefix.reshape(-1)],
 			     "prefix_shape": [P, model.config.hidden_size], "callees": cal,
