@@ -16,8 +16,9 @@ golden.safetensors:
     emb          f32 [N, d]      AsmEncoder output for the padded batch
     dbg.*        f32             intermediates of function 0 (unpadded)
 
-and inputs.msgpack: the same N functions as asmname records (id, tok, ttype)
-for the command-line tests.
+inputs.msgpack: the same N functions as asmname records (id, tok, ttype),
+and emb.jsonl: their golden embeddings as JSON Lines (id, emb), for the
+command-line tests.
 
     python3 tests/gen/gen_clap.py [OUTDIR]     (default tests/golden/clap)
 
@@ -284,6 +285,9 @@ def build(outdir, name, seed, cfgkw, store_dtype, with_tt, with_pos, lengths):
               metadata={"generator": "tests/gen/gen_clap.py", "torch": torch.__version__})
     pack_records(os.path.join(d, "inputs.msgpack"),
                  [{"id": f"f{i}", "tok": a, "ttype": b} for i, (a, b) in enumerate(funcs)])
+    with open(os.path.join(d, "emb.jsonl"), "w") as f:
+        for i in range(N):
+            f.write(json.dumps({"id": f"f{i}", "emb": [float(x) for x in emb[i]]}) + "\n")
 
 
 def main():
