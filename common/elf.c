@@ -194,6 +194,19 @@ int elf_parse(elf_file *f, const void *buf, size_t len, an_err *e)
 		shstrndx = 0;     /* names stay "" */
 	for (size_t i = 0; i < shnum; i++)
 		f->sec[i].name = str_at(f, shstrndx, ld32(b + shoff + i * 64));
+	if (!(f->rel_head = calloc(shnum, sizeof *f->rel_head)) ||
+	    !(f->rel_next = calloc(shnum, sizeof *f->rel_next))) {
+		an_err_set(e, "out of memory for %zu sections", shnum);
+		goto fail;
+	}
+	for (size_t i = shnum - 1; i >= 1; i--) {   /* lists in section order */
+		const elf_sec *s = &f->sec[i];
+
+		if ((s->type == ELF_SHT_RELA || s->type == ELF_SHT_REL) && s->info < shnum && s->info > 0) {
+			f->rel_next[i] = f->rel_head[s->info];
+			f->rel_head[s->info] = (uint32_t)i;
+		}
+	}
 	for (size_t i = 1; i < shnum; i++) {
 		elf_sec *s = &f->sec[i];
 
@@ -202,8 +215,7 @@ int elf_parse(elf_file *f, const void *buf, size_t len, an_err *e)
 				an_err_set(e, "section %zu (%s) at 0x%llx size 0x%llx runs past the end of the file (size 0x%zx)",
 					   i, s->name, (unsigned long long)s->off,
 					   (unsigned long long)s->size, len);
-				elf_free(f);
-				return -1;
+				goto fail;
 			}
 		}
 		if (s->type == ELF_SHT_SYMTAB && !f->symtab_sec) {
@@ -227,6 +239,8 @@ void elf_free(elf_file *f)
 	free(f->sec);
 	free(f->symtab);
 	free(f->dynsym);
+	free(f->rel_head);
+	free(f->rel_next);
 	memset(f, 0, sizeof *f);
 }
 
@@ -246,12 +260,12 @@ int elf_relocs(const elf_file *f, size_t target, elf_rel **out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	*symtab = 0;
-	for (size_t i = 1; i < f->nsec; i++) {
+	if (target == 0 || target >= f->nsec || !f->rel_head)
+		return 0;
+	for (size_t i = f->rel_head[target]; i; i = f->rel_next[i]) {
 		const elf_sec *s = &f->sec[i];
 		size_t len, es = s->type == ELF_SHT_RELA ? 24 : 16;
 
-		if ((s->type != ELF_SHT_RELA && s->type != ELF_SHT_REL) || s->info != target)
-			continue;
 		if (!elf_sec_data(f, i, &len)) {
 			an_err_set(e, "section %zu (%s): relocations outside the file", i, s->name);
 			return -1;
@@ -264,13 +278,11 @@ int elf_relocs(const elf_file *f, size_t target, elf_rel **out, size_t *n,
 		an_err_set(e, "out of memory for %zu relocations", total);
 		return -1;
 	}
-	for (size_t i = 1; i < f->nsec; i++) {
+	for (size_t i = f->rel_head[target]; i; i = f->rel_next[i]) {
 		const elf_sec *s = &f->sec[i];
 		const unsigned char *d;
 		size_t len, es = s->type == ELF_SHT_RELA ? 24 : 16;
 
-		if ((s->type != ELF_SHT_RELA && s->type != ELF_SHT_REL) || s->info != target)
-			continue;
 		d = elf_sec_data(f, i, &len);
 		if (!*symtab)
 			*symtab = s->link;

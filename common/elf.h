@@ -73,6 +73,7 @@ typedef struct elf_file {
 	elf_sym *dynsym;             /* [ndynsym] from SHT_DYNSYM, NULL if none */
 	size_t   ndynsym;
 	size_t   dynsym_sec;
+	uint32_t *rel_head, *rel_next;  /* [nsec] relocation sections by target: a list */
 } elf_file;
 
 /* 1 when buf starts with the ELF magic. */

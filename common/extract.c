@@ -14,6 +14,8 @@
 #define EXT_MAX_FUNC (8u << 20)
 /* Discovery passes over new starts in a stripped file. */
 #define EXT_MAX_PASSES 16
+/* Callees kept per function (a power of two). */
+#define EXT_MAX_CALLEES 4096
 
 typedef struct fn {
 	uint64_t addr, size;
@@ -47,6 +49,12 @@ struct extractor {
 	size_t      nnames, capnames;
 	cand       *cands;
 	size_t      ncands, capcands;
+	struct crange *cr;          /* code sections by address */
+	size_t      ncr, capcr;
+	uint64_t   *tg;             /* jump targets (split_after_pad) */
+	size_t      ntg, captg;
+	unsigned char *hasfn;       /* [nsec] sections with a start */
+	size_t      caphasfn;
 	/* per record */
 	const char **sv;
 	size_t     *sl;
@@ -54,6 +62,7 @@ struct extractor {
 	size_t      capsv, capsl, capav;
 	const char **callees;
 	size_t      ncallees, capcallees;
+	uint32_t    gen, cgen[2 * EXT_MAX_CALLEES], cidx[2 * EXT_MAX_CALLEES];
 	/* debug names */
 	elf_file    dbg;
 	int         have_dbg;
@@ -98,6 +107,9 @@ void ext_free(extractor *x)
 	free(x->fns);
 	free(x->names);
 	free(x->cands);
+	free(x->cr);
+	free(x->tg);
+	free(x->hasfn);
 	free(x->sv);
 	free(x->sl);
 	free(x->av);
@@ -357,6 +369,7 @@ typedef struct file_ctx {
 	size_t          nplt, ngot;
 	elf_rel        *rel;    /* relocations of relsec (REL files) */
 	size_t          nrel, relsec, relsym;
+	unsigned char  *dupname; /* [nsec] REL: 1 when another executable section has the same name */
 	int             stripped;
 } file_ctx;
 
@@ -398,13 +411,54 @@ static int is_pad(const elf_file *f, const dis_insn *in, uint32_t sec)
 	return 1;
 }
 
-static int in_code(const elf_file *f, uint64_t a, uint32_t *sec)
-{
-	size_t s = elf_sec_at(f, a);
+typedef struct crange {
+	uint64_t lo, hi;
+	uint32_t sec;
+} crange;
 
-	if (!s || !code_sec(f, s, 0))
+static int crange_cmp(const void *a, const void *b)
+{
+	const crange *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The code sections' address ranges, sorted, for in_code. */
+static int code_ranges(extractor *x, const elf_file *f)
+{
+	x->ncr = 0;
+	for (size_t i = 1; i < f->nsec; i++) {
+		if (!code_sec(f, i, 0) || !(f->sec[i].flags & ELF_SHF_ALLOC) || !f->sec[i].size ||
+		    f->sec[i].addr + f->sec[i].size < f->sec[i].addr)
+			continue;
+		if (grow(&x->cr, &x->capcr, x->ncr + 1, sizeof *x->cr))
+			return -1;
+		x->cr[x->ncr].lo = f->sec[i].addr;
+		x->cr[x->ncr].hi = f->sec[i].addr + f->sec[i].size;
+		x->cr[x->ncr].sec = (uint32_t)i;
+		x->ncr++;
+	}
+	if (x->ncr > 1)
+		qsort(x->cr, x->ncr, sizeof *x->cr, crange_cmp);
+	return 0;
+}
+
+/* 1 with *sec set when a lies in a code section (not a PLT). */
+static int in_code(const extractor *x, uint64_t a, uint32_t *sec)
+{
+	size_t lo = 0, hi = x->ncr;
+
+	while (lo < hi) {   /* the last range starting at or before a */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x->cr[mid].lo <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || a >= x->cr[lo - 1].hi)
 		return 0;
-	*sec = (uint32_t)s;
+	*sec = x->cr[lo - 1].sec;
 	return 1;
 }
 
@@ -482,7 +536,7 @@ static int array_starts(extractor *x, const elf_file *f)
 
 			for (int b = 7; b >= 0; b--)
 				a = a << 8 | d[k + (size_t)b];
-			if (a && in_code(f, a, &sec) && add_start(x, a, sec, 0))
+			if (a && in_code(x, a, &sec) && add_start(x, a, sec, 0))
 				return -1;
 		}
 		for (size_t r = 1; r < f->nsec; r++) {
@@ -501,7 +555,7 @@ static int array_starts(extractor *x, const elf_file *f)
 				}
 				if ((uint32_t)info == 8 /* R_X86_64_RELATIVE */ &&
 				    off >= s->addr && off - s->addr < s->size &&
-				    in_code(f, add, &sec) && add_start(x, add, sec, 0))
+				    in_code(x, add, &sec) && add_start(x, add, sec, 0))
 					return -1;
 			}
 		}
@@ -512,14 +566,29 @@ static int array_starts(extractor *x, const elf_file *f)
 /* In code without an FDE (x->db holds it): code that follows padding after
  * an instruction without fall-through (ret, jmp, ud2, hlt) and that no jump
  * of this code reaches is taken to start another function. */
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static int split_after_pad(extractor *x, const elf_file *f, uint32_t sec)
 {
 	const dis_buf *b = &x->db;
 
+	x->ntg = 0;
+	for (size_t m = 0; m < b->n; m++)
+		if (b->ins[m].kind == DIS_JMP || b->ins[m].kind == DIS_JCC) {
+			if (grow(&x->tg, &x->captg, x->ntg + 1, sizeof *x->tg))
+				return -1;
+			x->tg[x->ntg++] = b->ins[m].target;
+		}
+	if (x->ntg > 1)
+		qsort(x->tg, x->ntg, sizeof *x->tg, u64_cmp);
 	for (size_t k = 0; k + 2 < b->n; k++) {
 		const dis_insn *in = &b->ins[k];
 		size_t j = k + 1;
-		int reached = 0;
 		uint64_t a;
 
 		if (in->kind != DIS_RET && in->kind != DIS_JMP && in->kind != DIS_JMP_MEM)
@@ -529,10 +598,7 @@ static int split_after_pad(extractor *x, const elf_file *f, uint32_t sec)
 		if (j == k + 1 || j >= b->n)
 			continue;
 		a = b->ins[j].addr;
-		for (size_t m = 0; m < b->n && !reached; m++)
-			reached = (b->ins[m].kind == DIS_JMP || b->ins[m].kind == DIS_JCC) &&
-				  b->ins[m].target == a;
-		if (!reached && add_start(x, a, sec, 0))
+		if (!(x->ntg && bsearch(&a, x->tg, x->ntg, sizeof *x->tg, u64_cmp)) && add_start(x, a, sec, 0))
 			return -1;
 		k = j - 1;
 	}
@@ -549,16 +615,18 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 	int pass;
 
 	x->nfns = x->nnames = 0;
+	if (code_ranges(x, f))
+		goto oom;
 	if (elf_fdes(f, &fde, &nfde, &badfde, e))
 		return -1;
 	if (badfde && x->o.verbose)
 		warnf(x, fc->where, ".eh_frame: %zu entries could not be read", badfde);
 	for (size_t i = 0; i < nfde; i++)
-		if (in_code(f, fde[i].start, &sec) && add_start(x, fde[i].start, sec, fde[i].start + fde[i].size))
+		if (in_code(x, fde[i].start, &sec) && add_start(x, fde[i].start, sec, fde[i].start + fde[i].size))
 			goto oom;
 	free(fde);
 	fde = NULL;
-	if (f->entry && in_code(f, f->entry, &sec) && add_start(x, f->entry, sec, 0))
+	if (f->entry && in_code(x, f->entry, &sec) && add_start(x, f->entry, sec, 0))
 		goto oom;
 	/* named exports of a stripped shared object */
 	if (f->dynsym) {
@@ -619,7 +687,7 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 			for (size_t k = 0; k < x->db.n; k++) {
 				const dis_insn *in = &x->db.ins[k];
 
-				if (in->kind == DIS_CALL && in_code(f, in->target, &sec) &&
+				if (in->kind == DIS_CALL && in_code(x, in->target, &sec) &&
 				    add_start(x, in->target, sec, 0))
 					goto oom;
 			}
@@ -666,13 +734,16 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 					}
 			}
 			/* code in executable sections without any start at all */
+			if (grow(&x->hasfn, &x->caphasfn, f->nsec, 1))
+				goto oom;
+			memset(x->hasfn, 0, f->nsec);
+			for (size_t i = 0; i < x->nfns; i++)
+				x->hasfn[x->fns[i].sec] = 1;
 			for (size_t s = 1; s < f->nsec; s++) {
-				int any = 0;
+				int any = x->hasfn[s];
 
 				if (!code_sec(f, s, 0))
 					continue;
-				for (size_t i = 0; i < x->nfns && !any; i++)
-					any = x->fns[i].sec == s;
 				if (!any && f->sec[s].size && add_start(x, f->sec[s].addr, (uint32_t)s, 0))
 					goto oom;
 				if (!any && f->sec[s].size)
@@ -726,17 +797,26 @@ static int debug_names(extractor *x)
 	return 0;
 }
 
+/* Callees are kept once each: a hash set of 2*EXT_MAX_CALLEES slots,
+ * emptied per function by bumping the generation. */
 static int add_callee(extractor *x, const char *name)
 {
-	if (!name || !name[0])
+	uint32_t h = 2166136261u, slot;
+
+	if (!name || !name[0] || x->ncallees >= EXT_MAX_CALLEES)
 		return 0;
-	for (size_t i = 0; i < x->ncallees; i++)
-		if (x->callees[i] == name || strcmp(x->callees[i], name) == 0)
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	for (slot = h & (2 * EXT_MAX_CALLEES - 1);; slot = (slot + 1) & (2 * EXT_MAX_CALLEES - 1)) {
+		if (x->cgen[slot] != x->gen)
+			break;
+		if (strcmp(x->callees[x->cidx[slot]], name) == 0)
 			return 0;
-	if (x->ncallees >= 4096)
-		return 0;
+	}
 	if (grow(&x->callees, &x->capcallees, x->ncallees + 1, sizeof *x->callees))
 		return -1;
+	x->cgen[slot] = x->gen;
+	x->cidx[slot] = (uint32_t)x->ncallees;
 	x->callees[x->ncallees++] = name;
 	return 0;
 }
@@ -883,12 +963,9 @@ static int emit_fn(extractor *x, file_ctx *fc, fn *g, an_err *e)
 			      g->addr, x->db.bad);
 	}
 	/* id */
-	if (f->type == ELF_ET_REL && strcmp(sec->name, ".text") != 0) {
-		int dup = 0;
+	int dup = fc->dupname && fc->dupname[g->sec];
 
-		for (size_t i = 1; i < f->nsec && !dup; i++)
-			dup = i != g->sec && (f->sec[i].flags & ELF_SHF_EXECINSTR) &&
-			      strcmp(f->sec[i].name, sec->name) == 0;
+	if (f->type == ELF_ET_REL && (dup || strcmp(sec->name, ".text") != 0)) {
 		if (dup || !sec->name[0])
 			snprintf(secname, sizeof secname, "%.256s[%u]", sec->name, g->sec);
 		else
@@ -905,6 +982,10 @@ oom:
 		return -1;
 	}
 	x->ncallees = 0;
+	if (++x->gen == 0) {   /* wrapped: forget every slot */
+		memset(x->cgen, 0, sizeof x->cgen);
+		x->gen = 1;
+	}
 	for (k = 0; k < x->db.n; k++) {
 		const dis_insn *in = &x->db.ins[k];
 
@@ -943,6 +1024,33 @@ oom:
 	return 0;
 }
 
+static int secname_cmp(const void *a, const void *b, void *fp)
+{
+	const elf_file *f = fp;
+
+	return strcmp(f->sec[*(const size_t *)a].name, f->sec[*(const size_t *)b].name);
+}
+
+/* Mark the executable sections whose name another one shares. */
+static int mark_dup_names(file_ctx *fc)
+{
+	const elf_file *f = fc->f;
+	size_t *ix, n = 0;
+
+	if (!(fc->dupname = calloc(f->nsec, 1)) || !(ix = malloc(f->nsec * sizeof *ix)))
+		return -1;
+	for (size_t i = 1; i < f->nsec; i++)
+		if (f->sec[i].flags & ELF_SHF_EXECINSTR)
+			ix[n++] = i;
+	if (n > 1)
+		qsort_r(ix, n, sizeof *ix, secname_cmp, (void *)f);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(f->sec[ix[i]].name, f->sec[ix[i - 1]].name) == 0)
+			fc->dupname[ix[i]] = fc->dupname[ix[i - 1]] = 1;
+	free(ix);
+	return 0;
+}
+
 static int ext_elf(extractor *x, const char *bin, const char *where, const void *buf, size_t len, an_err *e)
 {
 	elf_file f;
@@ -977,6 +1085,8 @@ static int ext_elf(extractor *x, const char *bin, const char *where, const void 
 	}
 	if (elf_plt(&f, &fc.plt, &fc.nplt, &fc.got, &fc.ngot, e))
 		goto out;
+	if (f.type == ELF_ET_REL && mark_dup_names(&fc))
+		goto oom;
 	if (f.symtab && collect_syms(x, &f, f.symtab, f.nsymtab, 0))
 		goto oom;
 	if (f.symtab && x->ncands > 0) {
@@ -1030,6 +1140,7 @@ out:
 	free(fc.plt);
 	free(fc.got);
 	free(fc.rel);
+	free(fc.dupname);
 	elf_free(&f);
 	return rc;
 }
