@@ -206,7 +206,7 @@ static int src_fill(asmin *r, an_err *e)
 static int src_line(asmin *r, const char **l, size_t *n, an_err *e)
 {
 	for (;;) {
-		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		char *nl = r->len > r->pos ? memchr(r->buf + r->pos, '\n', r->len - r->pos) : NULL;
 		if (nl || (r->eof && r->pos < r->len)) {
 			size_t end = nl ? (size_t)(nl - r->buf) : r->len;
 			*l = r->buf + r->pos;
