@@ -60,6 +60,9 @@ int cu_blas_tn_f32(cu_blas *b, float *dw, const float *dout, const float *inp,
  * s[bh][Tq,Tk] = alpha · q[bh][Tq,D] · k[bh][Tk,D]^T, contiguous per bh. */
 int cu_blas_scores_batched(cu_blas *b, float *s, const float *q, const float *k,
 		int BH, int Tq, int Tk, int D, float alpha, an_err *e);
+/* o[bh][Tq,D] = p[bh][Tq,Tk] · v[bh][Tk,D], contiguous per bh. */
+int cu_blas_pv_batched(cu_blas *b, float *o, const float *p, const float *v,
+		int BH, int Tq, int Tk, int D, an_err *e);
 
 /* ---- matmul.cu: the linear of ops.h on cuBLAS --------------------------- */
 /* wtype 0 = fp32, 1 = bf16 (an_dtype values).  bf16 weights: the input is

@@ -136,3 +136,18 @@ extern "C" int cu_blas_scores_batched(cu_blas *b, float *s, const float *q, cons
 			s, Tk, (long long)Tq * Tk, BH), e);
 	return 0;
 }
+
+/* o[bh] (Tq x D) = p[bh] (Tq x Tk) v[bh] (Tk x D):
+ * column-major O^T(D x Tq, ld D) = V^T(D x Tk, ld D) · P^T(Tk x Tq, ld Tk). */
+extern "C" int cu_blas_pv_batched(cu_blas *b, float *o, const float *p, const float *v,
+		int BH, int Tq, int Tk, int D, an_err *e)
+{
+	float alpha = 1.0f, beta = 0.0f;
+
+	if (BH <= 0 || Tq <= 0 || Tk <= 0 || D <= 0)
+		return 0;
+	BLAS_CHECK(cublasSgemmStridedBatched(b->h, CUBLAS_OP_N, CUBLAS_OP_N, D, Tq, Tk, &alpha,
+			v, D, (long long)Tk * D, p, Tk, (long long)Tq * Tk, &beta,
+			o, D, (long long)Tq * D, BH), e);
+	return 0;
+}
