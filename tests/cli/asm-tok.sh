@@ -80,6 +80,25 @@ printf 'a,nop,f\nb,"x"y,g\nc,retn,h\n' >"$T/bad.csv"
 	&& pass bad-csv-line || fail bad-csv-line "exit $rc: $(cat "$T/bc.err")"
 check_status missing-file 1 "$A" "$T/nonexistent.json"
 
+# the case study's function built here: rendered, it is CLAP's IDA text line for line
+if command -v gcc >/dev/null 2>&1 && command -v objdump >/dev/null 2>&1 &&
+	gcc -Os -fno-tree-ch -fcf-protection -c -o "$T/bs.o" "$ROOT/tests/data/asm-tok/bubblesort.c" 2>/dev/null; then
+	mn=$(objdump -d -M intel "$T/bs.o" | awk -F'\t' '/^ +[0-9a-f]+:\t/ { split($3, w, " "); printf "%s ", w[1] }')
+	if [ "$mn" = "endbr64 mov xor cmp jle mov mov cmp jle mov mov inc jmp dec jne ret " ]; then
+		jq -c . "$CS/bubblesort.json" >"$T/bs.want"
+		objdump -d -M intel "$T/bs.o" | "$A" -d | jq -c .asm >"$T/bs.got"
+		cmp -s "$T/bs.got" "$T/bs.want" && pass bubblesort-rendered-objdump || fail bubblesort-rendered-objdump "$(cat "$T/bs.got")"
+		[ "$(objdump -d -M intel "$T/bs.o" | "$A" | "$D" | jq -c .tok)" = "$BUB_TOK" ] \
+			&& pass bubblesort-objdump-tok || fail bubblesort-objdump-tok "ids differ from reference §3.4"
+		if [ -x "$BIN/asm-extract" ]; then
+			"$BIN/asm-extract" "$T/bs.o" | "$A" -d | jq -c .asm >"$T/bs.got2"
+			cmp -s "$T/bs.got2" "$T/bs.want" && pass bubblesort-rendered-extract || fail bubblesort-rendered-extract "$(cat "$T/bs.got2")"
+		fi
+	else
+		skip bubblesort-rendered "this gcc makes other code: $mn"
+	fi
+fi
+
 # objdump text and asm-extract records of a program built here
 if command -v gcc >/dev/null 2>&1 && command -v objdump >/dev/null 2>&1; then
 	cat >"$T/p.c" <<'EOC'
