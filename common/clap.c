@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn_gemm.h"
 #include "st.h"
 
 /* --- config.json ------------------------------------------------------------ */
@@ -469,7 +470,10 @@ static void free_acts(clap_model *m)
 	free(m->h_ids);
 	free(m->h_tts);
 	free(m->h_mask);
+	free(m->scratch);
 	m->h_ids = m->h_tts = m->h_mask = NULL;
+	m->scratch = NULL;
+	m->nscratch = 0;
 	m->max_b = 0;
 	m->max_bt = 0;
 }
@@ -518,7 +522,11 @@ int clap_reserve(clap_model *m, int max_b, size_t max_bt, an_err *e)
 	m->h_ids = malloc(bt * sizeof(int));
 	m->h_tts = malloc(bt * sizeof(int));
 	m->h_mask = malloc(bt * sizeof(int));
-	if (!m->h_ids || !m->h_tts || !m->h_mask) {
+	if (d->kind == AN_DEV_CPU) {
+		m->nscratch = attn_gemm_scratch(bt < (size_t)c->max_pos ? (int)bt : c->max_pos);
+		m->scratch = malloc(m->nscratch * sizeof *m->scratch);
+	}
+	if (!m->h_ids || !m->h_tts || !m->h_mask || (d->kind == AN_DEV_CPU && !m->scratch)) {
 		an_err_set(e, "out of memory");
 		goto fail;
 	}
@@ -596,7 +604,14 @@ static int layer_forward(clap_model *m, const clap_layer *L, int B, int T, an_er
 	if (c->rotary_value && dev_rope_forward(d, m->v, m->v, m->cos_tab, m->sin_tab, NULL, 0, B, T,
 						nh, hd, ROPE_INTERLEAVED, e) < 0)
 		return -1;
-	if (dev_attention_forward(d, m->ctx, NULL, m->q, m->k, m->v, m->mask, &ad, e) < 0)
+	if (d->kind == AN_DEV_CPU) {
+		/* the CPU reference attention is a per-key loop; inference takes BLAS */
+		float *scr = attn_gemm_scratch(T) <= m->nscratch ? m->scratch : NULL;
+
+		if (attn_gemm_forward_cpu(m->ctx, m->q, m->k, m->v, m->h_len, B, T, nh, hd, ad.scale,
+					  scr, e) < 0)
+			return -1;
+	} else if (dev_attention_forward(d, m->ctx, NULL, m->q, m->k, m->v, m->mask, &ad, e) < 0)
 		return -1;
 	/* a = LN(ctx·Wo^T + bo + x), kept in ctx */
 	if (LIN(m->t1, m->ctx, L->wo, L->bo, M, H, H) < 0 ||
@@ -636,6 +651,7 @@ int clap_embed(clap_model *m, const int32_t *const *tok, const int32_t *const *t
 	const size_t M = (size_t)B * T;
 	if (clap_reserve(m, B, M, e) < 0)
 		return -1;
+	m->h_len = len;
 	for (int b = 0; b < B; b++)
 		for (int t = 0; t < T; t++) {
 			size_t i = (size_t)b * T + t;

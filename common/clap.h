@@ -76,6 +76,9 @@ typedef struct clap_model {
 	float       *x, *e, *q, *k, *v, *ctx, *t1, *ff;   /* [B*T, hidden] (e: emb, ff: ffn) */
 	float       *pool, *z;     /* [B, hidden] */
 	int         *h_ids, *h_tts, *h_mask;   /* host staging [B*T] */
+	const int   *h_len;        /* lengths of the batch being run (host) */
+	float       *scratch;      /* CPU attention scores (attn_gemm.h) */
+	size_t       nscratch;
 } clap_model;
 
 /* Read dir/config.json into c, with the checks that do not need the tensors
