@@ -563,9 +563,6 @@ static int array_starts(extractor *x, const elf_file *f)
 	return 0;
 }
 
-/* In code without an FDE (x->db holds it): code that follows padding after
- * an instruction without fall-through (ret, jmp, ud2, hlt) and that no jump
- * of this code reaches is taken to start another function. */
 static int u64_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -573,6 +570,9 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* In code without an FDE (x->db holds it): code that follows padding after
+ * an instruction without fall-through (ret, jmp, ud2, hlt) and that no jump
+ * of this code reaches is taken to start another function. */
 static int split_after_pad(extractor *x, const elf_file *f, uint32_t sec)
 {
 	const dis_buf *b = &x->db;

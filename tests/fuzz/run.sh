@@ -1,11 +1,13 @@
 #!/bin/sh
-# run.sh SECONDS: build the libFuzzer harnesses (clang, ASan + UBSan) and
-# run each for SECONDS on one core.  Seeds are made here (binaries compiled
+# run.sh SECONDS [elf|rec]...: build the libFuzzer harnesses (clang, ASan +
+# UBSan) and run each (or the ones named) for SECONDS on one core.  Seeds are made here (binaries compiled
 # from tests/data/extract, records written by the harnessed code itself);
 # inputs that crash or hang are written to tests/regress/<harness>-*, where
 # tests/cli/regress.sh replays them on every `make test`.
 set -eu
 secs=${1:-60}
+[ $# -gt 0 ] && shift
+which=${*:-elf rec}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 command -v clang >/dev/null || { echo "fuzz: clang not found" >&2; exit 1; }
@@ -33,7 +35,7 @@ if [ -x "${BIN:-bin}/asm-extract" ]; then
 fi
 printf '\201\242id\241x' >"$W/seed-rec/tiny"
 
-for h in elf rec; do
+for h in $which; do
 	echo "== fuzz_$h for $secs s"
 	"$W/fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=$([ $h = elf ] && echo 40000 || echo 8192) -print_final_stats=1 \
