@@ -666,6 +666,57 @@ static int added_push(bpe *b, const char *content, int32_t id, int special, int 
 /* ---------------------------------------------------------------------- */
 /* normalizer */
 
+/* Unicode normalization of s[0..n) with utf8proc options opt, run only
+ * over the stretches that hold non-ASCII characters: ASCII characters are
+ * starters that no normalization form changes and that never compose with
+ * what precedes them, so the text can be cut before each of them, keeping
+ * the one ASCII character before a non-ASCII stretch with it (it may be the
+ * base of a combining mark).  Long code-heavy texts then skip utf8proc
+ * almost entirely.  NULL on error. */
+static char *nf_map(const char *s, size_t n, int opt, size_t *outn)
+{
+	size_t cap = n + 16, k = 0, i = 0;
+	char *o = malloc(cap);
+
+	if (!o)
+		return NULL;
+	while (i < n) {
+		size_t j = i, start, end;
+		utf8proc_uint8_t *m = NULL;
+		utf8proc_ssize_t r;
+
+		while (j < n && (unsigned char)s[j] < 0x80)
+			j++;
+		start = j > i && j < n ? j - 1 : j;
+		if (grow((void **)&o, &cap, k + (start - i) + 1, 1))
+			goto fail;
+		memcpy(o + k, s + i, start - i);
+		k += start - i;
+		if (j == n)
+			break;
+		end = j;
+		while (end < n && (unsigned char)s[end] >= 0x80)
+			end++;
+		r = utf8proc_map((const utf8proc_uint8_t *)s + start, (utf8proc_ssize_t)(end - start), &m, opt);
+		if (r < 0)
+			goto fail;
+		if (grow((void **)&o, &cap, k + (size_t)r + 1, 1)) {
+			free(m);
+			goto fail;
+		}
+		memcpy(o + k, m, (size_t)r);
+		k += (size_t)r;
+		free(m);
+		i = end;
+	}
+	o[k] = 0;
+	*outn = k;
+	return o;
+fail:
+	free(o);
+	return NULL;
+}
+
 static char *normalize(const bpe *b, const char *s, size_t n, size_t *outn)
 {
 	char *cur = malloc(n + 1);
@@ -676,8 +727,6 @@ static char *normalize(const bpe *b, const char *s, size_t n, size_t *outn)
 	cur[n] = 0;
 	*outn = n;
 	for (int i = 0; i < b->nnorm; i++) {
-		utf8proc_uint8_t *o = NULL;
-		utf8proc_ssize_t r;
 		int opt = UTF8PROC_STABLE;
 
 		switch (b->norm[i]) {
@@ -708,24 +757,13 @@ static char *normalize(const bpe *b, const char *s, size_t n, size_t *outn)
 		}
 		}
 		{
-			int ascii = 1;
+			char *o = nf_map(cur, *outn, opt, outn);
 
-			for (size_t j = 0; j < *outn; j++)
-				if ((unsigned char)cur[j] >= 0x80) {
-					ascii = 0;
-					break;
-				}
-			if (ascii)
-				continue;
-		}
-		r = utf8proc_map((const utf8proc_uint8_t *)cur, (utf8proc_ssize_t)*outn, &o, opt);
-		if (r < 0) {
 			free(cur);
-			return NULL;
+			if (!o)
+				return NULL;
+			cur = o;
 		}
-		free(cur);
-		cur = (char *)o;
-		*outn = (size_t)r;
 	}
 	return cur;
 }
