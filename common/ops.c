@@ -3,11 +3,68 @@
  * matrix products; sums that feed a division or a log are kept in double. */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "half.h"
 #include "ops.h"
+
+/* ------------------------------------------------------------------ sgemm */
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single(void)
+{
+	openblas_set_num_threads(1);
+}
+
+void sgemm_cpu(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+		const float *B, int ldb, float beta, float *C, int ldc)
+{
+	int nt = 1;
+
+	if (M <= 0 || N <= 0)
+		return;
+	pthread_once(&blas_once, blas_single);
+	if (K <= 0) {     /* C = beta C */
+		for (int m = 0; m < M; m++)
+			for (int n = 0; n < N; n++)
+				C[(size_t)m * ldc + n] = beta == 0 ? 0.0f : beta * C[(size_t)m * ldc + n];
+		return;
+	}
+#ifdef _OPENMP
+	if (!omp_in_parallel() && (double)M * N * K >= 262144.0)
+		nt = omp_get_max_threads();
+#endif
+	enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+	if (nt <= 1) {
+		cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
+	/* split the longer of M and N into one slab per thread */
+	int by_m = M >= N, len = by_m ? M : N;
+	int chunk = (len + nt - 1) / nt;
+	if (chunk < 8)
+		chunk = 8;
+	int nchunks = (len + chunk - 1) / chunk;
+	#pragma omp parallel for num_threads(nt)
+	for (int c = 0; c < nchunks; c++) {
+		int lo = c * chunk, cnt = len - lo < chunk ? len - lo : chunk;
+
+		if (by_m)
+			cblas_sgemm(CblasRowMajor, TA, TB, cnt, N, K, alpha,
+					A + (ta ? (size_t)lo : (size_t)lo * lda), lda, B, ldb,
+					beta, C + (size_t)lo * ldc, ldc);
+		else
+			cblas_sgemm(CblasRowMajor, TA, TB, M, cnt, K, alpha, A, lda,
+					B + (tb ? (size_t)lo * ldb : (size_t)lo), ldb,
+					beta, C + lo, ldc);
+	}
+}
 
 /* ---------------------------------------------------------------- linear */
 
@@ -32,7 +89,7 @@ void matmul_forward_cpu(float *out, const float *inp, const float *w, const floa
 	}
 	if (bias)
 		bias_fill(out, bias, M, N);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K,
+	sgemm_cpu(0, 1, M, N, K,
 			1.0f, inp, K, w, K, bias ? 1.0f : 0.0f, out, N);
 }
 
@@ -69,7 +126,7 @@ int matmul_forward_bf16_cpu(float *out, const float *inp, const uint16_t *w, con
 		#pragma omp parallel for if ((size_t)rows * K > 65536)
 		for (int r = 0; r < rows; r++)
 			bf16_to_f32_n(tile + (size_t)r * K, w + (size_t)(n0 + r) * K, (size_t)K);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, K,
+		sgemm_cpu(0, 1, M, rows, K,
 				1.0f, inp, K, tile, K, 1.0f, out + n0, N);
 	}
 	free(tile);
@@ -83,13 +140,13 @@ void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout
 		return;
 	if (dinp) {
 		if (N > 0)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N,
+			sgemm_cpu(0, 0, M, K, N,
 					1.0f, dout, N, w, K, acc ? 1.0f : 0.0f, dinp, K);
 		else if (!acc)
 			memset(dinp, 0, (size_t)M * K * sizeof *dinp);
 	}
 	if (dw && N > 0)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M,
+		sgemm_cpu(1, 0, N, K, M,
 				1.0f, dout, N, inp, K, 1.0f, dw, K);
 	if (dbias) {
 		#pragma omp parallel for if ((size_t)M * N > 65536)
@@ -126,7 +183,7 @@ int matmul_backward_bf16_cpu(float *dinp, const float *dout, const uint16_t *w,
 		#pragma omp parallel for if ((size_t)rows * K > 65536)
 		for (int r = 0; r < rows; r++)
 			bf16_to_f32_n(tile + (size_t)r * K, w + (size_t)(n0 + r) * K, (size_t)K);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, rows,
+		sgemm_cpu(0, 0, M, K, rows,
 				1.0f, dout + n0, N, tile, K, 1.0f, dinp, K);
 	}
 	free(tile);
@@ -608,7 +665,7 @@ void infonce_forward_cpu(float *loss, float *logits, const float *a, const float
 		return;
 	}
 	if (C > 0)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, B, C,
+		sgemm_cpu(0, 1, B, B, C,
 				1.0f / tau, a, C, b, C, 0.0f, logits, B);
 	else
 		memset(logits, 0, (size_t)B * B * sizeof *logits);

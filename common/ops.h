@@ -31,6 +31,15 @@
 
 #define AN_IGNORE_INDEX (-100)   /* cross-entropy target to skip, as PyTorch */
 
+/* --- matrix product ---------------------------------------------------------
+ * C[M,N] = alpha op(A) op(B) + beta C, row-major, as cblas_sgemm (ta, tb: 1 =
+ * transposed).  OpenBLAS is set to one thread per call and the product is
+ * split across OpenMP threads here (inside a parallel region: one call), so
+ * that two thread pools never spin against each other on the same cores.
+ * Every product in the ops goes through this; use it for others too. */
+void sgemm_cpu(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+		const float *B, int ldb, float beta, float *C, int ldc);
+
 /* --- linear -------------------------------------------------------------
  * out[M,N] = inp[M,K] · w[N,K]^T + bias[N]   (torch.nn.Linear layout)
  * bias may be NULL.  sgemm through OpenBLAS. */
@@ -144,8 +153,9 @@ void rope_backward_cpu(float *dinp /*[B,T,H,D]*/, const float *dout /*[B,T,H,D]*
  * Masks: causal (key j visible to query i iff j <= p0 + i) and/or kmask
  * (key j of item b visible iff kmask[b*Tkmax + j] != 0, the padding mask).
  * A query that sees no key gets out = 0 and lse = -inf.
- * Memory is O(block), not O(Tq*Tk): an online softmax over key blocks; the
- * backward recomputes the probabilities from lse (flash-attention style). */
+ * Memory: scratch of 128 x Tk floats per call (2x in the backward), not
+ * B x H x Tq x Tk: sgemm over blocks of 128 queries of one head; the backward
+ * recomputes the probabilities from lse (flash-attention style). */
 typedef struct attn_dims {
 	int   B, Tq, Tk, Tkmax;  /* batch, queries, keys visible, key rows in k/v */
 	int   Hq, Hkv, D;        /* query heads, kv heads, head dim */
@@ -163,6 +173,14 @@ void attention_forward_cpu(float *out /*[B,Tq,Hq,D]*/, float *lse /*[B,Hq,Tq] or
 void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout /*[B,Tq,Hq,D]*/,
 		const float *q, const float *k, const float *v,
 		const float *out /*[B,Tq,Hq,D]*/, const float *lse /*[B,Hq,Tq]*/,
+		const int *kmask, const attn_dims *a);
+/* The same maths a query row at a time with no scratch memory at all (the
+ * fallback when the blocked versions above cannot allocate their QB x Tk
+ * scratch, and a second oracle in the tests). */
+void attention_forward_ref_cpu(float *out, float *lse, const float *q, const float *k,
+		const float *v, const int *kmask, const attn_dims *a);
+void attention_backward_ref_cpu(float *dq, float *dk, float *dv, const float *dout,
+		const float *q, const float *k, const float *v, const float *out, const float *lse,
 		const int *kmask, const attn_dims *a);
 
 /* --- softmax over the last dim ------------------------------------------ */

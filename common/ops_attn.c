@@ -7,7 +7,13 @@
  * log-sum-exp.  The backward runs in two passes so that every output row is
  * owned by one thread: dq over (b, h, i), then dk/dv over (b, kv head, j). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+#define omp_in_parallel() 0
+#endif
 
 #include "ops.h"
 
@@ -162,6 +168,12 @@ static inline void axpy(float *y, float a, const float *x, int n)
 		y[i] += a * x[i];
 }
 
+/* multiply-adds of QK^T: below ~1e6 threads cost more than they save */
+static double attn_work(const attn_dims *a)
+{
+	return (double)a->B * a->Hq * a->Tq * a->Tk * a->D;
+}
+
 /* Number of keys query i may see: keys [0, lim). */
 static inline int key_limit(const attn_dims *a, int i)
 {
@@ -171,14 +183,14 @@ static inline int key_limit(const attn_dims *a, int i)
 	return lim < a->Tk ? (int)lim : a->Tk;
 }
 
-void attention_forward_cpu(float *out, float *lse, const float *q, const float *k,
+void attention_forward_ref_cpu(float *out, float *lse, const float *q, const float *k,
 		const float *v, const int *kmask, const attn_dims *a)
 {
 	int B = a->B, Tq = a->Tq, Hq = a->Hq, Hkv = a->Hkv, D = a->D;
 	int grp = Hq / Hkv;
 	size_t qs = (size_t)Hq * D, ks = (size_t)Hkv * D;   /* row strides */
 
-	#pragma omp parallel for collapse(3) schedule(dynamic, 4)
+	#pragma omp parallel for collapse(3) schedule(dynamic, 4) if (attn_work(a) >= 1e6)
 	for (int b = 0; b < B; b++) {
 		for (int h = 0; h < Hq; h++) {
 			for (int i = 0; i < Tq; i++) {
@@ -241,7 +253,7 @@ void attention_forward_cpu(float *out, float *lse, const float *q, const float *
 	}
 }
 
-void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout,
+void attention_backward_ref_cpu(float *dq, float *dk, float *dv, const float *dout,
 		const float *q, const float *k, const float *v, const float *out, const float *lse,
 		const int *kmask, const attn_dims *a)
 {
@@ -251,7 +263,7 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout,
 
 	/* pass 1: dq_i = scale Σ_j p_ij (dout_i.v_j - dout_i.out_i) k_j */
 	if (dq) {
-		#pragma omp parallel for collapse(3) schedule(dynamic, 4)
+		#pragma omp parallel for collapse(3) schedule(dynamic, 4) if (attn_work(a) >= 1e6)
 		for (int b = 0; b < B; b++) {
 			for (int h = 0; h < Hq; h++) {
 				for (int i = 0; i < Tq; i++) {
@@ -285,7 +297,7 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout,
 		return;
 	/* pass 2: for key j of kv head g, over the query heads of its group and
 	 * the queries that see it: dv_j += p dout_i, dk_j += scale ds q_i */
-	#pragma omp parallel for collapse(3) schedule(dynamic, 4)
+	#pragma omp parallel for collapse(3) schedule(dynamic, 4) if (attn_work(a) >= 1e6)
 	for (int b = 0; b < B; b++) {
 		for (int g = 0; g < Hkv; g++) {
 			for (int j = 0; j < a->Tk; j++) {
@@ -326,4 +338,207 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout,
 			}
 		}
 	}
+}
+
+/* --------------------------------------------------- blocked attention
+ * The products go through sgemm, QB queries of one head at a time against
+ * every key they may see: scratch of QB x Tk floats per thread (twice in
+ * the backward), not B x H x Tq x Tk.  Threads take whole (item, head,
+ * query block) units in the forward and whole (item, kv head) units in the
+ * backward (dk, dv of a kv head are sums over its query heads); with fewer
+ * units than threads the units run in turn and the products are split.
+ * When the scratch cannot be allocated the row-at-a-time versions above (no
+ * scratch at all) do the work. */
+
+#define QB 128
+
+static int nthreads(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
+/* P[0..lim) = softmax of the scores in P for query i, masked (forward:
+ * lse_in == NULL, returns the row's lse), or exp(S - saved lse) (backward). */
+static float attn_probs(float *P, int lim, const attn_dims *a, const int *mb, int i,
+		const float *lse_in)
+{
+	int rl = key_limit(a, i);
+	float mx = -INFINITY;
+
+	for (int j = 0; j < lim; j++) {
+		if (j >= rl || (mb && !mb[j]))
+			P[j] = -INFINITY;
+		else if (P[j] > mx)
+			mx = P[j];
+	}
+	if (lse_in) {
+		float l = *lse_in;
+
+		for (int j = 0; j < lim; j++)
+			P[j] = l == -INFINITY || P[j] == -INFINITY ? 0.0f : expf(P[j] - l);
+		return l;
+	}
+	if (mx == -INFINITY) {
+		memset(P, 0, (size_t)lim * sizeof *P);
+		return -INFINITY;
+	}
+	double sum = 0;
+	for (int j = 0; j < lim; j++) {
+		P[j] = P[j] == -INFINITY ? 0.0f : expf(P[j] - mx);
+		sum += P[j];
+	}
+	float inv = (float)(1.0 / sum);
+	for (int j = 0; j < lim; j++)
+		P[j] *= inv;
+	return mx + (float)log(sum);
+}
+
+/* One (b, h, query block) of the forward. */
+static void attn_fwd_block(float *out, float *lse, const float *q, const float *k,
+		const float *v, const int *kmask, const attn_dims *a, int b, int h, int i0, int nq,
+		float *S)
+{
+	int Tq = a->Tq, Hq = a->Hq, D = a->D, grp = a->Hq / a->Hkv;
+	int qs = Hq * D, ks = a->Hkv * D;
+	int lim = key_limit(a, i0 + nq - 1);
+	const float *Qp = q + ((size_t)b * Tq + i0) * qs + (size_t)h * D;
+	const float *Kp = k + (size_t)b * a->Tkmax * ks + (size_t)(h / grp) * D;
+	const float *Vp = v + (size_t)b * a->Tkmax * ks + (size_t)(h / grp) * D;
+	const int *mb = kmask ? kmask + (size_t)b * a->Tkmax : NULL;
+	float *Op = out + ((size_t)b * Tq + i0) * qs + (size_t)h * D;
+	float *L = lse ? lse + ((size_t)b * Hq + h) * Tq + i0 : NULL;
+
+	if (lim <= 0) {
+		for (int r = 0; r < nq; r++) {
+			memset(Op + (size_t)r * qs, 0, (size_t)D * sizeof *Op);
+			if (L)
+				L[r] = -INFINITY;
+		}
+		return;
+	}
+	sgemm_cpu(0, 1, nq, lim, D, a->scale, Qp, qs, Kp, ks, 0.0f, S, lim);
+	#pragma omp parallel for if (!omp_in_parallel() && (size_t)nq * lim > 16384)
+	for (int r = 0; r < nq; r++) {
+		float l = attn_probs(S + (size_t)r * lim, lim, a, mb, i0 + r, NULL);
+
+		if (L)
+			L[r] = l;
+	}
+	sgemm_cpu(0, 0, nq, D, lim, 1.0f, S, lim, Vp, ks, 0.0f, Op, qs);
+}
+
+void attention_forward_cpu(float *out, float *lse, const float *q, const float *k,
+		const float *v, const int *kmask, const attn_dims *a)
+{
+	int qb = a->Tq < QB ? a->Tq : QB;
+	int nblk = qb > 0 ? (a->Tq + qb - 1) / qb : 0;
+	int units = a->B * a->Hq * nblk, nt = nthreads();
+	int outer = units >= nt && attn_work(a) >= 1e6 ? nt : 1;
+	float *S = units > 0 && a->Tk > 0 ?
+		malloc((size_t)outer * qb * a->Tk * sizeof *S) : NULL;
+
+	if (!S) {
+		attention_forward_ref_cpu(out, lse, q, k, v, kmask, a);
+		return;
+	}
+	#pragma omp parallel for schedule(dynamic, 1) num_threads(outer) if (outer > 1)
+	for (int u = 0; u < units; u++) {
+		int blk = u % nblk, h = (u / nblk) % a->Hq, b = u / nblk / a->Hq;
+		int i0 = blk * qb, nq = a->Tq - i0 < qb ? a->Tq - i0 : qb;
+
+		attn_fwd_block(out, lse, q, k, v, kmask, a, b, h, i0, nq,
+				S + (size_t)(outer > 1 ? thread_id() : 0) * qb * a->Tk);
+	}
+	free(S);
+}
+
+/* dq of rows [i0, i0+nq) of head h, and dk, dv of its kv head += . */
+static void attn_bwd_block(float *dq, float *dk, float *dv, const float *dout, const float *q,
+		const float *k, const float *v, const float *out, const float *lse,
+		const int *kmask, const attn_dims *a, int b, int h, int i0, int nq, float *P, float *dS)
+{
+	int Tq = a->Tq, Hq = a->Hq, D = a->D, grp = a->Hq / a->Hkv;
+	int qs = Hq * D, ks = a->Hkv * D;
+	int lim = key_limit(a, i0 + nq - 1);
+	size_t qo = ((size_t)b * Tq + i0) * qs + (size_t)h * D;
+	size_t ko = (size_t)b * a->Tkmax * ks + (size_t)(h / grp) * D;
+	const int *mb = kmask ? kmask + (size_t)b * a->Tkmax : NULL;
+	const float *ls = lse + ((size_t)b * Hq + h) * Tq + i0;
+
+	if (lim <= 0) {
+		if (dq)
+			for (int r = 0; r < nq; r++)
+				memset(dq + qo + (size_t)r * qs, 0, (size_t)D * sizeof *dq);
+		return;
+	}
+	sgemm_cpu(0, 1, nq, lim, D, a->scale, q + qo, qs, k + ko, ks, 0.0f, P, lim);
+	sgemm_cpu(0, 1, nq, lim, D, 1.0f, dout + qo, qs, v + ko, ks, 0.0f, dS, lim);
+	#pragma omp parallel for if (!omp_in_parallel() && (size_t)nq * lim > 16384)
+	for (int r = 0; r < nq; r++) {
+		float *p = P + (size_t)r * lim, *ds = dS + (size_t)r * lim;
+		const float *doi = dout + qo + (size_t)r * qs, *oi = out + qo + (size_t)r * qs;
+
+		attn_probs(p, lim, a, mb, i0 + r, ls + r);
+		float Di = dot(doi, oi, D);
+		for (int j = 0; j < lim; j++)
+			ds[j] = p[j] * (ds[j] - Di);
+	}
+	if (dq)
+		sgemm_cpu(0, 0, nq, D, lim, a->scale, dS, lim, k + ko, ks, 0.0f, dq + qo, qs);
+	if (dk)
+		sgemm_cpu(1, 0, lim, D, nq, a->scale, dS, lim, q + qo, qs, 1.0f, dk + ko, ks);
+	if (dv)
+		sgemm_cpu(1, 0, lim, D, nq, 1.0f, P, lim, dout + qo, qs, 1.0f, dv + ko, ks);
+}
+
+void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout,
+		const float *q, const float *k, const float *v, const float *out, const float *lse,
+		const int *kmask, const attn_dims *a)
+{
+	int qb = a->Tq < QB ? a->Tq : QB, grp = a->Hq / a->Hkv, ks = a->Hkv * a->D;
+	int nblk = qb > 0 ? (a->Tq + qb - 1) / qb : 0;
+	int units = a->B * a->Hkv, nt = nthreads();
+	int outer = units >= nt && attn_work(a) >= 1e6 ? nt : 1;
+	float *P = units > 0 && nblk > 0 && a->Tk > 0 ?
+		malloc(2 * (size_t)outer * qb * a->Tk * sizeof *P) : NULL;
+
+	if (!P) {
+		attention_backward_ref_cpu(dq, dk, dv, dout, q, k, v, out, lse, kmask, a);
+		return;
+	}
+	/* dk, dv are sums over queries: zero the visible rows, then accumulate */
+	for (int b = 0; b < a->B; b++)
+		for (int j = 0; j < a->Tk; j++) {
+			size_t o = ((size_t)b * a->Tkmax + j) * ks;
+
+			if (dk)
+				memset(dk + o, 0, (size_t)ks * sizeof *dk);
+			if (dv)
+				memset(dv + o, 0, (size_t)ks * sizeof *dv);
+		}
+	#pragma omp parallel for schedule(dynamic, 1) num_threads(outer) if (outer > 1)
+	for (int u = 0; u < units; u++) {
+		int g = u % a->Hkv, b = u / a->Hkv;
+		float *Pt = P + 2 * (size_t)(outer > 1 ? thread_id() : 0) * qb * a->Tk;
+
+		for (int h = g * grp; h < (g + 1) * grp; h++)
+			for (int i0 = 0; i0 < a->Tq; i0 += qb)
+				attn_bwd_block(dq, dk, dv, dout, q, k, v, out, lse, kmask, a, b, h, i0,
+						a->Tq - i0 < qb ? a->Tq - i0 : qb, Pt,
+						Pt + (size_t)qb * a->Tk);
+	}
+	free(P);
 }

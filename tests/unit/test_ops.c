@@ -721,6 +721,56 @@ static void test_attention_props(void)
 	free(dq); free(dk); free(dv);
 }
 
+/* The blocked (sgemm) attention against the row-at-a-time one on shapes
+ * with several query blocks, threads, GQA, masks and a cache. */
+static void test_attention_blocked(void)
+{
+	struct { const char *name; attn_dims a; int mask; } cs[] = {
+		{"attention blocked = ref, causal GQA masked",
+			{.B = 2, .Tq = 150, .Tk = 150, .Tkmax = 150, .Hq = 4, .Hkv = 2, .D = 16,
+			 .causal = 1, .scale = 0.25f}, 1},
+		{"attention blocked = ref, cache p0=20",
+			{.B = 2, .Tq = 130, .Tk = 150, .Tkmax = 161, .Hq = 3, .Hkv = 1, .D = 8,
+			 .p0 = 20, .causal = 1, .scale = 0.3f}, 0},
+		{"attention blocked = ref, bidirectional padded",
+			{.B = 3, .Tq = 129, .Tk = 129, .Tkmax = 129, .Hq = 2, .Hkv = 2, .D = 32,
+			 .scale = 0.17f}, 1},
+		{"attention blocked = ref, one query (decode)",
+			{.B = 2, .Tq = 1, .Tk = 77, .Tkmax = 80, .Hq = 8, .Hkv = 2, .D = 16,
+			 .p0 = 76, .causal = 1, .scale = 0.25f}, 1},
+	};
+	uint32_t s = 4242;
+
+	for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+		attn_dims a = cs[c].a;
+		size_t nq = (size_t)a.B * a.Tq * a.Hq * a.D, nk = (size_t)a.B * a.Tkmax * a.Hkv * a.D;
+		size_t nl = (size_t)a.B * a.Hq * a.Tq;
+		float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *go = malloc(nq * 4);
+		float *o1 = malloc(nq * 4), *o2 = malloc(nq * 4), *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
+		float *q1 = malloc(nq * 4), *q2 = malloc(nq * 4), *k1 = fill(nk, 0), *k2 = fill(nk, 0);
+		float *v1 = fill(nk, 0), *v2 = fill(nk, 0);
+		int *m = NULL;
+
+		for (size_t i = 0; i < nq; i++) { q[i] = 2 * RND(); go[i] = RND(); }
+		for (size_t i = 0; i < nk; i++) { k[i] = 2 * RND(); v[i] = RND(); }
+		if (cs[c].mask) {
+			m = malloc((size_t)a.B * a.Tkmax * sizeof *m);
+			for (int i = 0; i < a.B * a.Tkmax; i++)
+				m[i] = (i * 7) % 11 != 3;
+		}
+		attention_forward_cpu(o1, l1, q, k, v, m, &a);
+		attention_forward_ref_cpu(o2, l2, q, k, v, m, &a);
+		attention_backward_cpu(q1, k1, v1, go, q, k, v, o1, l1, m, &a);
+		attention_backward_ref_cpu(q2, k2, v2, go, q, k, v, o2, l2, m, &a);
+		double e = t_relerr(o1, o2, nq), el = t_relerr(l1, l2, nl);
+		double eq = t_relerr(q1, q2, nq), ek = t_relerr(k1, k2, nk), ev = t_relerr(v1, v2, nk);
+		CHECK(e <= TOL && el <= TOL && eq <= TOL && ek <= TOL && ev <= TOL, cs[c].name,
+				"out %.3g lse %.3g dq %.3g dk %.3g dv %.3g", e, el, eq, ek, ev);
+		free(q); free(k); free(v); free(go); free(o1); free(o2); free(l1); free(l2);
+		free(q1); free(q2); free(k1); free(k2); free(v1); free(v2); free(m);
+	}
+}
+
 /* ------------------------------------------------------------- embedding */
 
 static void test_embedding(void)
@@ -988,6 +1038,7 @@ int main(void)
 	test_attention_case("attn_cache");
 	test_attention_case("attn_long");
 	test_attention_props();
+	test_attention_blocked();
 	test_embedding();
 	test_pool();
 	test_crossentropy();
