@@ -15,6 +15,7 @@ Each output line is a JSON object:
 """
 import json
 import os
+import random
 import sys
 
 from tokenizers import Tokenizer
@@ -94,3 +95,25 @@ f = {"0": "push    rbp", "1": "mov     rbp, rsp",
      "1024": "retn", "1025": "nop", "x": "leave"}
 a, b = func(f)
 out.write(json.dumps({"instrs": list(f.values()), "keys": list(f.keys()), "ids": a, "types": b}) + "\n")
+
+# random functions over a pool of hard pieces: added-token fragments, case,
+# accents, CJK, controls, unassigned and private-use code points, odd keys
+random.seed(11)
+pool = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\n\r,.;:[]+-*_#$%&'\"()<>/\\|!?@^`{}~") + \
+    ["INSTR", "INSTR1", "INSTR10", "INSTR1024", "<unk>", "<UNK>", "[UNK]", "<s>", "</s>", "<pad>", "<mask>", "##",
+     "rax", "0CCh", "var_", "loc_", "\u00e9", "\u00c9", "\u00f1", "\u00fc", "\u00c5", "\u01c5", "\u0130", "\u00df",
+     "\ufb01", "\u03a3", "\u03c2", "\u03ac", "\u4e2d", "\u6587", "\u65e5\u672c", "\ud55c\uad6d", "\u00ad", "\u200b",
+     "\ufeff", "\ue000", "\u0378", "\u0085", "\u00a0", "\u3000", "\u2028", "\x00", "\x01", "\x1f", "\x7f", "\ufffd",
+     "\U0001f600", "\u00ab", "\u00bb", "\u2014", "\u2026", "\u00bf", "\u00b0", "\u00a9", "\u0301", "\u0308", "a\u0301",
+     "\U00020000", "\U0002b820", "\uff9f", "\uff71", "\u216b", "\u2460", "\u210c", "\u1e9e", "\u2126", "\u212b"]
+for _ in range(60):
+    n = random.randint(1, 8)
+    if random.random() < 0.15:
+        keys = [random.choice(["0", "1025", "x", "01", " 1", "1024", "7"]) for _ in range(n)]
+    else:
+        keys = [str(k + 1) for k in range(n)]
+    d = {}
+    for k in keys:
+        d[k] = "".join(random.choice(pool) for _ in range(random.randint(0, 24)))
+    a, b = func(d)
+    out.write(json.dumps({"instrs": list(d.values()), "keys": list(d.keys()), "ids": a, "types": b}) + "\n")

@@ -192,13 +192,16 @@ static void run(const char *shared, const char *model, const char *tag)
 		} else if (json_object_get(o, "instrs")) {
 			json_t *ia = json_object_get(o, "instrs"), *ka = json_object_get(o, "keys");
 			const char *ins[64], *keys[64];
+			size_t il[64], kl[64];
 			size_t k = json_array_size(ia) < 64 ? json_array_size(ia) : 64;
 			for (size_t i = 0; i < k; i++) {
 				ins[i] = json_string_value(json_array_get(ia, i));
+				il[i] = json_string_length(json_array_get(ia, i));
 				keys[i] = json_string_value(json_array_get(ka, i));
+				kl[i] = json_string_length(json_array_get(ka, i));
 			}
 			ints(json_object_get(o, "types"), wtypes, 4096, &nt);
-			int rc = clap_tok_function(&ct, ins, NULL, keys, NULL, k, ids, types, &n, &e);
+			int rc = clap_tok_function(&ct, ins, il, keys, kl, k, ids, types, &n, &e);
 			CHECK(rc == 0 && same(ids, n, want, nw, why, sizeof why) && same(types, n, wtypes, nt, why, sizeof why),
 			      name, "inline function: %s", why);
 		} else {
