@@ -117,19 +117,21 @@ static void dict_write(worker *c, const char *id, const char *name, size_t n, co
 {
 	json_t *o = json_object(), *a = json_object();
 	if (id)
-		json_object_set_new(o, "id", json_string(id));
+		json_object_set_new(o, "id", json_string_nocheck(id));
 	if (name)
-		json_object_set_new(o, "name", json_string(name));
+		json_object_set_new(o, "name", json_string_nocheck(name));
 	for (size_t i = 0; i < n; i++) {
 		char kb[24];
 		if (keys)
 			snprintf(kb, sizeof kb, "%.*s", (int)klen[i], keys[i]);
 		else
 			snprintf(kb, sizeof kb, "%zu", i + 1);
-		json_object_set_new(a, kb, json_stringn(c->txt[i], c->tlen[i]));
+		json_object_set_new_nocheck(a, kb, json_stringn_nocheck(c->txt[i], c->tlen[i]));
 	}
 	json_object_set_new(o, "asm", a);
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!s)
+		cli_warn("function %s: cannot write it as JSON (not UTF-8?)", id ? id : "?");
 	if (s) {
 		if (puts(s) == EOF) {
 			if (errno == EPIPE)
