@@ -19,7 +19,6 @@
 
 #define NF4_ROWS_PER_BLOCK 8           /* warps of 32 */
 #define NF4_MAXM 8
-#define NF4_UNROLL 4
 
 __constant__ float nf4_code_c[16];
 __constant__ float nf4_dynmap_c[256];
@@ -69,8 +68,11 @@ static __device__ __forceinline__ void load_tables(float *lut, float *dyn, int d
 	__syncthreads();
 }
 
-/* out[m, n] = Σ_k x[m, k] W[n, k] + bias[n], M = MT rows of x. */
-template <int MT>
+/* out[m, n] = Σ_k x[m, k] W[n, k] + bias[n] for MT rows of x.  A warp owns
+ * R consecutive weight rows, so every input chunk it loads serves R rows
+ * (the inputs are re-read from L1 once per R rows instead of once per row);
+ * U chunks of each row are loaded before any is used. */
+template <int MT, int R, int U>
 static __global__ void __launch_bounds__(32 * NF4_ROWS_PER_BLOCK)
 nf4_matvec_kernel(float *out, const float *__restrict__ x, nf4_dev w, const float *bias)
 {
@@ -80,52 +82,62 @@ nf4_matvec_kernel(float *out, const float *__restrict__ x, nf4_dev w, const floa
 	const int64_t N = w.rows, K = w.cols, nch = K / 32, bpr = K / NF4_BLOCK;
 
 	load_tables(lut, dyn, w.dq);
-	for (int64_t n = (int64_t)blockIdx.x * NF4_ROWS_PER_BLOCK + (threadIdx.x >> 5); n < N;
-	     n += (int64_t)gridDim.x * NF4_ROWS_PER_BLOCK) {
-		const uint4 *qrow = reinterpret_cast<const uint4 *>(w.q + n * (K / 2));
-		float acc[MT];
+	for (int64_t n0 = ((int64_t)blockIdx.x * NF4_ROWS_PER_BLOCK + (threadIdx.x >> 5)) * R; n0 < N;
+	     n0 += (int64_t)gridDim.x * NF4_ROWS_PER_BLOCK * R) {
+		float acc[R][MT];
 
 #pragma unroll
-		for (int m = 0; m < MT; m++)
-			acc[m] = 0.0f;
-		for (int64_t c0 = lane; c0 < nch; c0 += 32 * NF4_UNROLL) {
-			uint4 qv[NF4_UNROLL];
-			float sc[NF4_UNROLL];
+		for (int r = 0; r < R; r++)
+#pragma unroll
+			for (int m = 0; m < MT; m++)
+				acc[r][m] = 0.0f;
+		for (int64_t c0 = lane; c0 < nch; c0 += 32 * U) {
+			uint4 qv[U][R];
+			float sc[U][R];
 
 			/* issue every load of this round before using any */
 #pragma unroll
-			for (int u = 0; u < NF4_UNROLL; u++) {
-				int64_t c = c0 + (int64_t)u * 32;
-
-				if (c < nch) {
-					qv[u] = __ldcs(qrow + c);
-					sc[u] = nf4_scale(w, dyn, n * bpr + c / 2);
-				} else {
-					qv[u] = make_uint4(0, 0, 0, 0);
-					sc[u] = 0.0f;
-				}
-			}
+			for (int u = 0; u < U; u++)
 #pragma unroll
-			for (int u = 0; u < NF4_UNROLL; u++) {
+				for (int r = 0; r < R; r++) {
+					int64_t c = c0 + (int64_t)u * 32, n = n0 + r;
+
+					if (c < nch && n < N) {
+						qv[u][r] = __ldcs(reinterpret_cast<const uint4 *>(w.q + n * (K / 2)) + c);
+						sc[u][r] = nf4_scale(w, dyn, n * bpr + c / 2);
+					} else {
+						qv[u][r] = make_uint4(0, 0, 0, 0);
+						sc[u][r] = 0.0f;
+					}
+				}
+#pragma unroll
+			for (int u = 0; u < U; u++) {
 				int64_t c = c0 + (int64_t)u * 32;
-				uint32_t wd[4] = {qv[u].x, qv[u].y, qv[u].z, qv[u].w};
-				float part[MT];
+				float part[R][MT];
 
 				if (c >= nch)
 					break;
 #pragma unroll
-				for (int m = 0; m < MT; m++)
-					part[m] = 0.0f;
+				for (int r = 0; r < R; r++)
+#pragma unroll
+					for (int m = 0; m < MT; m++)
+						part[r][m] = 0.0f;
 #pragma unroll
 				for (int wi = 0; wi < 4; wi++) {
-					float wv[8];
+					float wv[R][8];
 
 #pragma unroll
-					for (int bi = 0; bi < 4; bi++) {
-						uint32_t byte = (wd[wi] >> (8 * bi)) & 0xffu;
+					for (int r = 0; r < R; r++) {
+						uint32_t wd = wi == 0 ? qv[u][r].x : wi == 1 ? qv[u][r].y :
+							      wi == 2 ? qv[u][r].z : qv[u][r].w;
 
-						wv[2 * bi] = lut[byte >> 4];        /* element 2i: high nibble */
-						wv[2 * bi + 1] = lut[byte & 15u];
+#pragma unroll
+						for (int bi = 0; bi < 4; bi++) {
+							uint32_t byte = (wd >> (8 * bi)) & 0xffu;
+
+							wv[r][2 * bi] = lut[byte >> 4];     /* element 2i: high nibble */
+							wv[r][2 * bi + 1] = lut[byte & 15u];
+						}
 					}
 #pragma unroll
 					for (int m = 0; m < MT; m++) {
@@ -133,22 +145,30 @@ nf4_matvec_kernel(float *out, const float *__restrict__ x, nf4_dev w, const floa
 								x + (size_t)m * K + c * 32 + wi * 8);
 						float4 a = __ldg(xp), b = __ldg(xp + 1);
 
-						part[m] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w +
-							   wv[4] * b.x + wv[5] * b.y + wv[6] * b.z + wv[7] * b.w;
+#pragma unroll
+						for (int r = 0; r < R; r++)
+							part[r][m] += wv[r][0] * a.x + wv[r][1] * a.y +
+								      wv[r][2] * a.z + wv[r][3] * a.w +
+								      wv[r][4] * b.x + wv[r][5] * b.y +
+								      wv[r][6] * b.z + wv[r][7] * b.w;
 					}
 				}
 #pragma unroll
-				for (int m = 0; m < MT; m++)
-					acc[m] += sc[u] * part[m];
+				for (int r = 0; r < R; r++)
+#pragma unroll
+					for (int m = 0; m < MT; m++)
+						acc[r][m] += sc[u][r] * part[r][m];
 			}
 		}
 #pragma unroll
-		for (int m = 0; m < MT; m++) {
-			float v = cu_warp_sum(acc[m]);
+		for (int r = 0; r < R; r++)
+#pragma unroll
+			for (int m = 0; m < MT; m++) {
+				float v = cu_warp_sum(acc[r][m]);
 
-			if (lane == 0)
-				out[(size_t)m * N + n] = v + (bias ? bias[n] : 0.0f);
-		}
+				if (lane == 0 && n0 + r < N)
+					out[(size_t)m * N + n0 + r] = v + (bias ? bias[n0 + r] : 0.0f);
+			}
 	}
 }
 
@@ -212,6 +232,18 @@ static __global__ void nf4_bias_kernel(float *out, const float *bias, int M, int
 		out[i] = bias[i % N];
 }
 
+/* Streaming multiprocessors of the current device (asked once). */
+static int nf4_sms(void)
+{
+	static int sms = 0;
+	int dev;
+
+	if (!sms && cudaGetDevice(&dev) == cudaSuccess &&
+	    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+		sms = 0;
+	return sms > 0 ? sms : 132;
+}
+
 /* The tables go to constant memory once per process (per device in use). */
 static int nf4_tables(an_err *e)
 {
@@ -223,6 +255,8 @@ static int nf4_tables(an_err *e)
 		return 0;
 	CU_CHECK(cudaMemcpyToSymbol(nf4_code_c, nf4_code, sizeof nf4_code), e);
 	CU_CHECK(cudaMemcpyToSymbol(nf4_dynmap_c, nf4_dynmap, sizeof nf4_dynmap), e);
+	/* the copies ran on the legacy stream, the kernels run on a non-blocking one */
+	CU_CHECK(cudaDeviceSynchronize(), e);
 	done = dev;
 	return 0;
 }
@@ -283,20 +317,48 @@ extern "C" int cu_nf4_matmul_forward(cu_blas *b, cudaStream_t s, float *out, con
 	K = w->cols;
 	d = nf4_dev_of(w);
 	if (M <= NF4_MAXM) {
-		unsigned blocks = (unsigned)((N + NF4_ROWS_PER_BLOCK - 1) / NF4_ROWS_PER_BLOCK);
 		int fast = K % NF4_BLOCK == 0 && ((uintptr_t)w->q & 15) == 0 &&
 			   ((uintptr_t)inp & 15) == 0;
+		const unsigned T = 32 * NF4_ROWS_PER_BLOCK;
 
-		if (blocks > 65535u * 8u)
-			blocks = 65535u * 8u;
-		if (!fast)
-			nf4_matvec_generic_kernel<<<blocks, 32 * NF4_ROWS_PER_BLOCK, 0, s>>>(out, inp, d, bias, M);
-		else switch (M) {
-#define NF4_CASE(MV) case MV: nf4_matvec_kernel<MV><<<blocks, 32 * NF4_ROWS_PER_BLOCK, 0, s>>>(out, inp, d, bias); break;
-		NF4_CASE(1) NF4_CASE(2) NF4_CASE(3) NF4_CASE(4)
-		NF4_CASE(5) NF4_CASE(6) NF4_CASE(7) NF4_CASE(8)
-#undef NF4_CASE
+		if (!fast) {
+			unsigned blocks = (unsigned)((N + NF4_ROWS_PER_BLOCK - 1) / NF4_ROWS_PER_BLOCK);
+
+			nf4_matvec_generic_kernel<<<blocks > 524280u ? 524280u : blocks, T, 0, s>>>(out, inp,
+					d, bias, M);
+			CU_LAUNCHED(e, "nf4_matvec_generic");
+			return 0;
 		}
+		/* rows per warp: more rows share more input loads, fewer rows make
+		 * more blocks; keep at least ~3 blocks per SM (the last wave's tail) */
+		int sms = nf4_sms(), R = 1;
+		while (R < 4 && N / (NF4_ROWS_PER_BLOCK * 2 * R) >= 3 * (int64_t)sms)
+			R *= 2;
+		if (M > 2 && R > 2)
+			R = 2;
+		if (M > 4)
+			R = 1;
+		unsigned blocks = (unsigned)((N + NF4_ROWS_PER_BLOCK * R - 1) / (NF4_ROWS_PER_BLOCK * R));
+		if (blocks > 524280u)
+			blocks = 524280u;
+#define NF4_GO(MV, RV, UV) nf4_matvec_kernel<MV, RV, UV><<<blocks, T, 0, s>>>(out, inp, d, bias)
+		switch (M * 10 + R) {
+		case 11: NF4_GO(1, 1, 4); break;
+		case 12: NF4_GO(1, 2, 2); break;
+		case 14: NF4_GO(1, 4, 2); break;
+		case 21: NF4_GO(2, 1, 4); break;
+		case 22: NF4_GO(2, 2, 2); break;
+		case 24: NF4_GO(2, 4, 2); break;
+		case 31: NF4_GO(3, 1, 4); break;
+		case 32: NF4_GO(3, 2, 2); break;
+		case 41: NF4_GO(4, 1, 4); break;
+		case 42: NF4_GO(4, 2, 2); break;
+		case 51: NF4_GO(5, 1, 4); break;
+		case 61: NF4_GO(6, 1, 4); break;
+		case 71: NF4_GO(7, 1, 4); break;
+		default: NF4_GO(8, 1, 4); break;
+		}
+#undef NF4_GO
 		CU_LAUNCHED(e, "nf4_matvec");
 		return 0;
 	}
