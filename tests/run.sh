@@ -35,7 +35,7 @@ run_one() {  # name, command...
 }
 
 for t in "$BUILD"/tests/*; do
-	[ -x "$t" ] || continue
+	[ -f "$t" ] && [ -x "$t" ] || continue
 	case "$t" in *"${T:-}"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" "$t"
 done
