@@ -940,10 +940,15 @@ static int bpe_piece(enc *c, const char *s, size_t n)
 		}
 	}
 	/* initial symbols */
-	if (grow((void **)&c->sym, &c->symcap, n + 1, sizeof *c->sym) ||
-	    !(c->prev = realloc(c->prev, c->symcap * sizeof *c->prev)) ||
-	    !(c->next = realloc(c->next, c->symcap * sizeof *c->next)))
-		return -1;
+	if (n + 1 > c->symcap) {
+		size_t cap = c->symcap;
+
+		if (grow((void **)&c->sym, &cap, n + 1, sizeof *c->sym) ||
+		    !(c->prev = realloc(c->prev, cap * sizeof *c->prev)) ||
+		    !(c->next = realloc(c->next, cap * sizeof *c->next)))
+			return -1;
+		c->symcap = cap;
+	}
 	{
 		size_t k = 0, i = 0;
 

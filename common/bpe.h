@@ -31,6 +31,17 @@
  * BPE_UTF8_REPLACE replaces invalid sequences with U+FFFD exactly as HF's
  * String::from_utf8_lossy / Python's errors="replace".
  *
+ * Known differences from HF: the regex runs through PCRE2 (Debian 12: 10.42,
+ * Unicode 14) where HF runs Oniguruma with a newer Unicode (16), so
+ * characters assigned after Unicode 14 (CJK extensions H/I, Egyptian
+ * hieroglyphs extension A, ...) may split differently; \s and \S are
+ * rewritten to Unicode White_Space as Oniguruma has them (PCRE2 would also
+ * take U+180E).  transformers' clean_up_tokenization_spaces (Llama-3's
+ * tokenizer_config sets it) is not applied by bpe_decode: it returns what the
+ * tokenizers library returns.  Unsupported parts of a tokenizer.json (other
+ * models than BPE, byte_fallback, continuing_subword_prefix, normalizers or
+ * pre-tokenizers not listed above) make bpe_load fail with their name.
+ *
  * Thread safety: after bpe_load (and any bpe_add_token), encode and decode
  * may be called from several threads on one handle (the piece cache has a
  * lock).  Ids are int32_t; every id in [0, bpe_vocab_size) that the file
