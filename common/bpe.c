@@ -1648,7 +1648,7 @@ static pcre2_code *compile_re(const char *pat, size_t n, int literal, int *jit, 
 		}
 		pat = conv;
 	}
-	re = pcre2_compile((PCRE2_SPTR)pat, n, PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0), &ec, &eo, NULL);
+	re = pcre2_compile((PCRE2_SPTR)pat, n, PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP), &ec, &eo, NULL);
 	free(conv);
 
 	if (!re) {

@@ -17,6 +17,11 @@ Writes tests/golden/bpe/:
               normalizer, a TemplateProcessing post-processor and added tokens
               with lstrip/rstrip/single_word/normalized flags; tiny.json has
               [a, b] merges, tiny_legacy.json the same with "a b" merges.
+  tiny_split.json, tiny_split.tsv
+              the same model behind NFD + Lowercase and Split pre-tokenizers
+              with every other behavior (MergedWithPrevious on a String
+              pattern, MergedWithNext, Contiguous with invert, Removed), then
+              ByteLevel(use_regex=False).
 
 A .tsv line is one case, tab-separated:
   name  flags  text(hex)  ids(comma-separated)  decode(hex)  decode_skip(hex)
@@ -105,6 +110,28 @@ def tiny_tokenizer():
         single="<s> $A </s>", pair="<s> $A </s> $B </s>",
         special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
     return tok
+
+
+def tiny_split_tokenizer(tiny_path):
+    tok = Tokenizer.from_file(tiny_path)
+    tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split("-", behavior="merged_with_previous"),
+        pre_tokenizers.Split(Regex(r"\d"), behavior="merged_with_next"),
+        pre_tokenizers.Split(Regex(r"[aeiou]"), behavior="contiguous", invert=True),
+        pre_tokenizers.Split(Regex(r"\s+"), behavior="removed"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.post_processor = None
+    return tok
+
+
+CASES_SPLIT = [
+    ("dashes", "-", "the-final--countdown -x- --"),
+    ("digits", "-", "abc1def22g 3 4x"),
+    ("contig", "-", "queueing aeiou strength"),
+    ("removed", "-", "a  b\t\tc\n d "),
+    ("lower_nfd", "-", "CAFÉ Ǆemal İstanbul ΣΑΣ"),
+]
 
 
 def hexs(s):
@@ -265,6 +292,10 @@ def main():
     tl = Tokenizer.from_file(os.path.join(OUT, "tiny_legacy.json"))
     write(tiny, cases_for(tiny, CASES_TINY, rng, 40), os.path.join(OUT, "tiny.tsv"))
     assert tl.encode(TINY_TEXT).ids == tiny.encode(TINY_TEXT).ids
+
+    ts = tiny_split_tokenizer(os.path.join(OUT, "tiny.json"))
+    ts.save(os.path.join(OUT, "tiny_split.json"))
+    write(ts, cases_for(ts, CASES_SPLIT, rng, 20), os.path.join(OUT, "tiny_split.tsv"))
 
     llama = Tokenizer.from_file(os.path.join(SHARED, "vendor", "llama-3.2-3b-instruct", "tokenizer.json"))
     write(llama, cases_for(llama, CASES_LLAMA, rng, 120), os.path.join(OUT, "llama.tsv"))

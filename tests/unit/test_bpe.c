@@ -440,6 +440,19 @@ static void check_tiny(void)
 			check_random_bytes(b, label, -1);
 		bpe_free(b);
 	}
+	/* NFD + Lowercase, Split with every behavior, a String pattern */
+	{
+		bpe *b;
+
+		snprintf(path, sizeof path, "%s/tests/golden/bpe/tiny_split.json", root());
+		b = bpe_load(path, &e);
+		CHECK(b != NULL, "bpe tiny-split load", "%s", b ? "" : e.msg);
+		if (b) {
+			check_golden(b, "tiny-split", "tiny_split.tsv");
+			check_random_bytes(b, "tiny-split", -1);
+			bpe_free(b);
+		}
+	}
 }
 
 int main(void)
