@@ -391,18 +391,26 @@ static int od_line(const char *l, size_t n, uint64_t *addr, const char **txt, si
 	if (j >= n || l[j] != ':')
 		return OD_OTHER;
 	j++;
-	/* relocation: "\t\t\t5: R_X86_64_PLT32\tmul3-0x4" */
-	if (j + 3 < n && l[j] == ' ' && l[j + 1] == 'R' && l[j + 2] == '_') {
-		*txt = l + j + 1;
-		*tl = n - j - 1;
-		return OD_RELOC;
+	/* relocation: "\t\t\t5: R_X86_64_PLT32\tmul3-0x4" (llvm-objdump: two spaces) */
+	{
+		size_t k = j;
+		while (k < n && k < j + 4 && l[k] == ' ')
+			k++;
+		if (k > j && k + 2 < n && l[k] == 'R' && l[k + 1] == '_') {
+			*txt = l + k;
+			*tl = n - k;
+			return OD_RELOC;
+		}
 	}
-	if (j >= n || l[j] != '\t')
+	/* GNU objdump: a tab; llvm-objdump: a space, bytes, spaces, then a tab */
+	if (j >= n || (l[j] != '\t' && l[j] != ' '))
 		return OD_OTHER;
 	j++;
 	const char *rest = l + j;
 	size_t rn = n - j;
 	const char *tab = memchr(rest, '\t', rn);
+	if (l[j - 1] == ' ' && !tab && !all_hex_pairs(rest, rn, nbytes))
+		return OD_OTHER;
 	int cnt = 0;
 	if (tab) {
 		if (!all_hex_pairs(rest, (size_t)(tab - rest), &cnt))
@@ -554,6 +562,8 @@ static int od_next(asmin *r, asm_func *f, an_err *e)
 			continue;
 		}
 		const char *ff = n > 14 ? memmem(l, n, ":     file format ", 18) : NULL;
+		if (!ff && n > 14)
+			ff = memmem(l, n, ":\tfile format ", 14);   /* llvm-objdump */
 		if (ff) {
 			set_str(&r->file, l, (size_t)(ff - l));
 			free(r->section);

@@ -4,7 +4,8 @@
  *            files or archives: one function per "<name>:" header; raw bytes
  *            (also on continuation lines) give instruction sizes; -r
  *            relocation lines are attached to their instruction; AT&T
- *            syntax is refused with a message.
+ *            syntax is refused with a message.  llvm-objdump's layout
+ *            (spaces after the address, tabs around the mnemonic) too.
  *   json     CLAP's function dicts {"1": "push    rbp", ...} (keys kept in
  *            file order), a list of them (process_asm.py), JSON Lines or
  *            concatenated values; an object with an "asm" member (a dict or

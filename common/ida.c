@@ -400,6 +400,21 @@ static void parse_mem(const char *s, const char *e, opnd *o)
 			s = t;
 		} else if (parse_num(s, e, 0, &v, &neg)) {
 			size_t k = parse_num(s, e, 0, &v, &neg);
+			const char *u = skip_ws(s + k, e);
+			if (u < e && *u == '*') {      /* llvm-objdump's "4*rax" */
+				u = skip_ws(u + 1, e);
+				const char *w = u;
+				while (w < e && isalnum((unsigned char)*w))
+					w++;
+				if (reg_info(u, (size_t)(w - u), &sz, &cls) && (size_t)(w - u) < sizeof o->index) {
+					for (size_t i = 0; i < (size_t)(w - u); i++)
+						o->index[i] = (char)tolower((unsigned char)u[i]);
+					o->index[w - u] = 0;
+					o->scale = (int)v;
+					s = w;
+					continue;
+				}
+			}
 			o->disp += sign * (neg ? -(int64_t)v : (int64_t)v);
 			o->has_disp = 1;
 			s += k;
@@ -914,8 +929,9 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 	} else if ((m->has_disp || size >= 4) && nopad) {
 		/* nop padding keeps its encoded zero displacement: 00h or 00000000h */
 		puts_(o, size >= 7 ? "+00000000h" : "+00h");
-	} else if (m->has_disp && !m->index[0]) {
-		PUTL(o, "+0");     /* [rbp+0], [r13+0]: the encoding needs the displacement */
+	} else if ((m->has_disp && !m->index[0]) || !strcmp(m->base, "rbp") || !strcmp(m->base, "r13") ||
+		   !strcmp(m->base, "ebp")) {
+		PUTL(o, "+0");      /* [rbp+0], [r13+0]: the encoding needs the displacement */
 	}
 	PUTL(o, "]");
 }

@@ -90,6 +90,10 @@ if command -v gcc >/dev/null 2>&1 && command -v objdump >/dev/null 2>&1 &&
 		cmp -s "$T/bs.got" "$T/bs.want" && pass bubblesort-rendered-objdump || fail bubblesort-rendered-objdump "$(cat "$T/bs.got")"
 		[ "$(objdump -d -M intel "$T/bs.o" | "$A" | "$D" | jq -c .tok)" = "$BUB_TOK" ] \
 			&& pass bubblesort-objdump-tok || fail bubblesort-objdump-tok "ids differ from reference §3.4"
+		if command -v llvm-objdump >/dev/null 2>&1; then
+			llvm-objdump -d --x86-asm-syntax=intel "$T/bs.o" | "$A" -d | jq -c .asm >"$T/bs.got3"
+			cmp -s "$T/bs.got3" "$T/bs.want" && pass bubblesort-rendered-llvm-objdump || fail bubblesort-rendered-llvm-objdump "$(cat "$T/bs.got3")"
+		fi
 		if [ -x "$BIN/asm-extract" ]; then
 			"$BIN/asm-extract" "$T/bs.o" | "$A" -d | jq -c .asm >"$T/bs.got2"
 			cmp -s "$T/bs.got2" "$T/bs.want" && pass bubblesort-rendered-extract || fail bubblesort-rendered-extract "$(cat "$T/bs.got2")"

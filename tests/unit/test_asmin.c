@@ -116,6 +116,20 @@ int main(void)
 	CHECK(rc == -2 && strstr(e.msg, "AT&T") && strstr(e.msg, "line 2"), "objdump_att", "rc %d %s", rc, e.msg);
 	asmin_close(r);
 
+	/* llvm-objdump's layout */
+	static const char llvm[] =
+		"\nbs.o:\tfile format elf64-x86-64\n\nDisassembly of section .text:\n\n"
+		"0000000000000000 <main>:\n"
+		"       0: 55                           \tpush\trbp\n"
+		"       1: e8 00 00 00 00               \tcall\t0x6 <main+0x6>\n"
+		"\t\t0000000000000002:  R_X86_64_PLT32\tputs-0x4\n"
+		"       6: 8b 0c 87                     \tmov\tecx, dword ptr [rdi + 4*rax]\n";
+	r = open_text(llvm, ASMIN_AUTO, "llvm");
+	rc = r ? asmin_next(r, &f, &e) : -2;
+	CHECK(rc == 1 && f.n == 3 && str_is(f.id, "bs.o:0x0") && f.ii[1].size == 5 && f.ii[1].rel && f.ii[1].rel_off == 2 &&
+	      text_is(&f, 2, "mov\tecx, dword ptr [rdi + 4*rax]"), "llvm_objdump", "rc %d n %zu id %s", rc, f.n, f.id ? f.id : "-");
+	asmin_close(r);
+
 	/* JSON: a dict keeps its key order; a list; JSON Lines of wrappers; errors name the line */
 	static const char js[] =
 		"{\"2\": \"retn\", \"1\": \"push    rbp\"}\n"

@@ -217,6 +217,15 @@ int main(void)
 		"(bad)", "" };
 	expect("no_addresses", na, N(na), 0, naw, N(naw), NULL, 0);
 
+	/* llvm-objdump: scale before the index, decimal immediates, tabs */
+	static const L llvm[] = {
+		{0x0, 4, "mov\tecx, dword ptr [rdi + 4*rax + 4]"}, {0x4, 4, "sub\trsp, 72"},
+		{0x8, 4, "mov\trcx, qword ptr [rbp]"}, {0xc, 2, "jmp\t0x0 <f>"},
+	};
+	static const char *const llvmw[] = { "mov     ecx, [rdi+rax*4+4]", "sub     rsp, 48h", "mov     rcx, [rbp+0]",
+		"jmp     short INSTR1" };
+	expect("llvm_objdump", llvm, N(llvm), 1, llvmw, N(llvmw), NULL, 0);
+
 	/* a function of padding only keeps one instruction */
 	static const L pad[] = { {0, 1, "nop"}, {1, 1, "nop"} };
 	static const char *const padw[] = { "nop" };
