@@ -1291,6 +1291,9 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 				int jcc = p->mn[0] == 'j';
 				if (jcc && p->size == 2)
 					PUTL(&o, "short ");
+				if (p->mk == MK_CALL && p->callee < 0 && !p->has_rel && p->size &&
+				    q->imm == in[i].addr + p->size)
+					c->unreloc_calls++;
 				int rel_here = p->has_rel && p->rsymlen && !is_section_sym(p->rsym, p->rsymlen) &&
 					       p->roff > in[i].addr && (!p->size || p->roff < in[i].addr + p->size);
 				if (rel_here && (!strcmp(p->mn, "call") || jcc)) {

@@ -55,6 +55,9 @@ typedef struct ida_ctx {
 	const char *const *callees;
 	const size_t *callee_len;
 	size_t  ncallees;
+	/* calls to the next instruction with no relocation and no callee name
+	 * (relocatable code disassembled without -r), counted since init */
+	uint64_t unreloc_calls;
 } ida_ctx;
 
 void ida_init(ida_ctx *c);

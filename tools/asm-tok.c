@@ -302,7 +302,8 @@ static int do_text(ctx *c, asmin *in, const char *name)
 {
 	an_err e;
 	asm_func f;
-	int bad = 0, rc;
+	int bad = 0, rc, warned = 0;
+	uint64_t unreloc0 = c->wk[0].ida.unreloc_calls;
 
 	while ((rc = asmin_next(in, &f, &e)) != 0) {
 		if (rc == -2) {
@@ -357,6 +358,11 @@ static int do_text(ctx *c, asmin *in, const char *name)
 		emit(c, &c->r);
 		c->done++;
 		cli_progress_tick(&c->prog, c->done, "functions");
+		if (!warned && c->wk[0].ida.unreloc_calls > unreloc0) {
+			cli_warn("%s: calls without relocations (objdump of a .o without -r?): callees stay unnamed; "
+				 "use objdump -dr", name);
+			warned = 1;
+		}
 	}
 	return bad;
 }
