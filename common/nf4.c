@@ -259,13 +259,18 @@ void nf4_rebase(nf4_tensor *dst, const nf4_tensor *src, void *mem)
 
 /* ---- quantization ------------------------------------------------------- */
 
-/* Block k of the flattened weight: n_k elements of v (already fp32).  Writes
- * codes into the nibbles of q (shared bytes at odd block boundaries are only
- * touched by one block at a time because blocks are even-sized except the
- * last one) and returns the absmax. */
-static float nf4_quantize_block(uint8_t *q, int64_t first, const float *v, int64_t nk, int last)
+/* Block k of the flattened weight: nk elements of v (fp32) starting at
+ * element `first` (a multiple of 64).  Writes the codes into q and returns
+ * the absmax.  bitsandbytes' reference op: scaled = clamp(x * (1 / max(absmax,
+ * 1e-38)), -1, 1), the short last block divided instead (the clamp cannot
+ * change a code).  The oracle (fast == 0) walks dQuantizeNF4's tree per
+ * element; the fast path counts the midpoints below x, which is the same
+ * code (strict ">" both ways, NaN gives 0 both ways) and vectorizes. */
+static float nf4_quantize_block(uint8_t *q, int64_t first, const float *v, int64_t nk, int last,
+		int fast)
 {
-	float amax = 0.0f, inv;
+	float amax = 0.0f, inv, den, xs[NF4_BLOCK];
+	uint8_t c[NF4_BLOCK];
 
 	for (int64_t i = 0; i < nk; i++) {
 		float a = fabsf(v[i]);
@@ -273,19 +278,31 @@ static float nf4_quantize_block(uint8_t *q, int64_t first, const float *v, int64
 		if (a > amax)
 			amax = a;
 	}
-	/* bitsandbytes' reference op: scaled = clamp(x * (1 / max(absmax, 1e-38)), -1, 1),
-	 * the short last block divided instead.  The clamp cannot change a code. */
-	inv = 1.0f / (amax > 1e-38f ? amax : 1e-38f);
-	for (int64_t i = 0; i < nk; i++) {
-		int64_t j = first + i;
-		float x = (last && nk < NF4_BLOCK) ? v[i] / (amax > 1e-38f ? amax : 1e-38f) : v[i] * inv;
-		unsigned c = nf4_quantize_value(x);
+	den = amax > 1e-38f ? amax : 1e-38f;
+	inv = 1.0f / den;
+	if (last && nk < NF4_BLOCK)
+		for (int64_t i = 0; i < nk; i++)
+			xs[i] = v[i] / den;
+	else
+		for (int64_t i = 0; i < nk; i++)
+			xs[i] = v[i] * inv;
+	if (fast) {
+#pragma omp simd
+		for (int64_t i = 0; i < nk; i++) {
+			int k = 0;
 
-		if (j & 1)
-			q[j >> 1] = (uint8_t)((q[j >> 1] & 0xf0) | c);
-		else
-			q[j >> 1] = (uint8_t)((q[j >> 1] & 0x0f) | (c << 4));
+			for (int t = 0; t < 15; t++)
+				k += xs[i] > nf4_mid[t];
+			c[i] = (uint8_t)k;
+		}
+	} else {
+		for (int64_t i = 0; i < nk; i++)
+			c[i] = (uint8_t)nf4_quantize_value(xs[i]);
 	}
+	for (int64_t i = 0; i + 1 < nk; i += 2)
+		q[(first + i) >> 1] = (uint8_t)(c[i] << 4 | c[i + 1]);
+	if (nk & 1)   /* the odd last element; nf4_finish writes the pad nibble */
+		q[(first + nk - 1) >> 1] = (uint8_t)(c[nk - 1] << 4);
 	return amax;
 }
 
@@ -311,7 +328,7 @@ int nf4_quantize_ref(nf4_tensor *t, const float *w, an_err *e)
 		int64_t first = k * NF4_BLOCK;
 		int64_t nk = t->n - first < NF4_BLOCK ? t->n - first : NF4_BLOCK;
 
-		absmax[k] = nf4_quantize_block(t->q, first, w + first, nk, k == t->nblocks - 1);
+		absmax[k] = nf4_quantize_block(t->q, first, w + first, nk, k == t->nblocks - 1, 0);
 	}
 	nf4_finish(t, absmax);
 	if (t->dq)
@@ -342,7 +359,7 @@ static int nf4_quantize_any(nf4_tensor *t, const void *src, int bf16, an_err *e)
 			bf16_to_f32_n(v, (const uint16_t *)src + first, (size_t)nk);
 		else
 			memcpy(v, (const float *)src + first, (size_t)nk * sizeof *v);
-		absmax[k] = nf4_quantize_block(t->q, first, v, nk, k == t->nblocks - 1);
+		absmax[k] = nf4_quantize_block(t->q, first, v, nk, k == t->nblocks - 1, 1);
 	}
 	nf4_finish(t, absmax);
 	free(tmp);
@@ -472,33 +489,37 @@ void nf4_matmul_backward_ref(float *dx, const float *dy, const nf4_tensor *w, in
 
 #define NF4_SMALL_M 8
 
-/* Rows [n0, n1) of y for M <= NF4_SMALL_M, K % 64 == 0: the codes of a row
- * are read once and used for every input row. */
+/* Row n of y for M <= NF4_SMALL_M, K % 64 == 0: the codes of a row are read
+ * once and used for every input row.  pair[b] holds both values of byte b
+ * (high nibble first), so a block decodes with 32 lookups; the dot products
+ * are vectorizable loops. */
 static void nf4_matvec_rows(float *y, const float *x, const nf4_tensor *w,
-		const float *bias, int M, int64_t n)
+		const float *bias, int M, int64_t n, const float (*pair)[2])
 {
 	int64_t K = w->cols, nb = K / NF4_BLOCK;
-	float acc[NF4_SMALL_M] = {0};
+	double acc[NF4_SMALL_M] = {0};
 
 	for (int64_t kb = 0; kb < nb; kb++) {
 		int64_t k = n * nb + kb;
 		const uint8_t *q = w->q + k * (NF4_BLOCK / 2);
-		float s = nf4_block_scale(w, k), part[NF4_SMALL_M] = {0};
+		float v[NF4_BLOCK], s = nf4_block_scale(w, k);
 
 		for (int j = 0; j < NF4_BLOCK / 2; j++) {
-			float a = nf4_code[q[j] >> 4], b = nf4_code[q[j] & 15];
-
-			for (int m = 0; m < M; m++) {
-				const float *xm = x + (size_t)m * K + kb * NF4_BLOCK + 2 * j;
-
-				part[m] += a * xm[0] + b * xm[1];
-			}
+			v[2 * j] = pair[q[j]][0];
+			v[2 * j + 1] = pair[q[j]][1];
 		}
-		for (int m = 0; m < M; m++)
-			acc[m] += s * part[m];
+		for (int m = 0; m < M; m++) {
+			const float *xm = x + (size_t)m * K + kb * NF4_BLOCK;
+			float part = 0;
+
+#pragma omp simd reduction(+:part)
+			for (int j = 0; j < NF4_BLOCK; j++)
+				part += v[j] * xm[j];
+			acc[m] += (double)s * part;
+		}
 	}
 	for (int m = 0; m < M; m++)
-		y[(size_t)m * w->rows + n] = acc[m] + (bias ? bias[n] : 0.0f);
+		y[(size_t)m * w->rows + n] = (float)acc[m] + (bias ? bias[n] : 0.0f);
 }
 
 /* Rows per dequantized tile: about 4 MiB of fp32, at least 16 rows. */
@@ -520,9 +541,15 @@ int nf4_matmul_forward(float *y, const float *x, const nf4_tensor *w,
 	if (M <= 0)
 		return 0;
 	if (M <= NF4_SMALL_M && K % NF4_BLOCK == 0) {
+		float pair[256][2];
+
+		for (int b = 0; b < 256; b++) {
+			pair[b][0] = nf4_code[b >> 4];
+			pair[b][1] = nf4_code[b & 15];
+		}
 #pragma omp parallel for schedule(static)
 		for (int64_t n = 0; n < N; n++)
-			nf4_matvec_rows(y, x, w, bias, M, n);
+			nf4_matvec_rows(y, x, w, bias, M, n, (const float (*)[2])pair);
 		return 0;
 	}
 	R = nf4_tile_rows(w);
