@@ -419,7 +419,8 @@ static void parse_mem(const char *s, const char *e, opnd *o)
 			o->has_disp = 1;
 			s += k;
 		} else {
-			s = t > s ? t : s + 1;
+			o->kind = OP_RAW;      /* a name in the brackets (IDA's own text): keep it as it is */
+			return;
 		}
 	}
 }
@@ -465,6 +466,8 @@ static void parse_opnd(const char *s, const char *e, const char *mn, opnd *o)
 		parse_mem(s + 1, q ? q : e, o);
 		o->msize = msize;
 		memcpy(o->seg, seg, 4);
+		if (o->kind == OP_RAW || (q && skip_ws(q + 1, e) != e))
+			o->kind = OP_RAW;      /* text after ']' too */
 		return;
 	}
 	int sz, cls;

@@ -255,7 +255,12 @@ static int encode_rec(worker *c, rec *r, an_err *e)
 		snprintf(nb, sizeof nb, "%.*s", (int)nl, fname);
 	else
 		fname = NULL;
-	return encode(c, r, n, has_addr, 0, NULL, NULL, id ? idb : NULL, fname ? nb : NULL, e);
+	/* text that is IDA's already (records made from CLAP JSON or CSV) is not rendered again */
+	int is_ida = 0;
+	for (size_t i = 0; i < n && !is_ida; i++)
+		is_ida = (c->ii[i].len == 4 && !memcmp(c->ii[i].text, "retn", 4)) ||
+			 memmem(c->ii[i].text, c->ii[i].len, "INSTR", 5) || memmem(c->ii[i].text, c->ii[i].len, "+var_", 5);
+	return encode(c, r, n, has_addr, is_ida, NULL, NULL, id ? idb : NULL, fname ? nb : NULL, e);
 }
 
 /* asm-extract records, in batches over the threads, written in order */

@@ -63,6 +63,9 @@ jq -c '{id: "r:1", name: "bs", extra: 7, asm: [.[]]}' "$CS/bubblesort.json" | "$
 [ "$(jq -c .tok "$T/rec.json")" = "$BUB_TOK" ] && [ "$(jq -r '.extra' "$T/rec.json")" = 7 ] && [ "$(jq -r .name "$T/rec.json")" = bs ] \
 	&& pass records-raw || fail records-raw "$(head -c 300 "$T/rec.json")"
 "$A" -r <"$T/in.rec" | "$D" | jq -c .tok | grep -qF "$BUB_TOK" && pass records-stdin || fail records-stdin "stdin records differ"
+# records whose text is IDA's already (made from CLAP JSON) are not rendered twice
+"$A" "$CS/sha3.json" | "$A" | "$D" | jq -c .tok >"$T/twice"
+[ "$(jq -c .tok "$T/sha3.json")" = "$(cat "$T/twice")" ] && pass records-ida-text || fail records-ida-text "$(head -c 200 "$T/twice")"
 "$A" -F rec -r <"$T/in.rec" | "$D" | jq -c .tok | grep -qF "$BUB_TOK" && pass records-forced || fail records-forced "-F rec differs"
 
 # bad input: the place is named, the rest goes on, exit 1
