@@ -74,6 +74,9 @@ int main(void)
 			t1d * 1e3, td.bytes / t1d / 1e9, t1d / t1b, t1b * 1e3);
 	printf("| NF4 prefill (M=64, tiles + sgemm) | %.1f ms | %.1f GFLOP/s | %.2fx fp32 sgemm (%.1f ms), %.2fx bf16 (%.1f ms) |\n",
 			t64 * 1e3, 2.0 * 64 * nk / t64 / 1e9, t64 / t64f, t64f * 1e3, t64 / t64b, t64b * 1e3);
+	/* for nf4-cpu.sh's comparison with bitsandbytes */
+	printf("\nours quantize %.6g\nours quantize_dq %.6g\nours matvec %.6g\nours prefill %.6g\n"
+			"ours sgemv_openblas %.6g\n", tq, tqd, t1, t64, t1f);
 	nf4_free(&t);
 	nf4_free(&td);
 	free(w); free(x); free(y); free(wb);
