@@ -131,10 +131,10 @@ static void free_golden(gcase *v, size_t n)
 
 /* Encode/decode every golden case; one CHECK per kind, the reference
  * vectors (names "ref_*") each on their own. */
-static void check_golden(bpe *b, const char *label, const char *tsv)
+static void check_golden(bpe *b, const char *label, const char *tsv, int roundtrip)
 {
 	char path[4096], name[256], why[512];
-	size_t n, bad_enc = 0, bad_dec = 0, bad_skip = 0;
+	size_t n, bad_enc = 0, bad_dec = 0, bad_skip = 0, bad_rt = 0, nrt = 0;
 	gcase *g;
 	bpe_ids ids = { 0 };
 	bpe_buf buf = { 0 };
@@ -168,6 +168,16 @@ static void check_golden(bpe *b, const char *label, const char *tsv)
 			}
 			bad_enc++;
 		}
+		/* decode(encode(text)) == text: valid UTF-8 text (HF's decode gives
+		 * it back), no normalizer, no template tokens */
+		if (roundtrip && !(g[i].flags & BPE_ADD_SPECIAL) && g[i].dlen == g[i].tlen &&
+		    memcmp(g[i].dec, g[i].text, g[i].tlen) == 0) {
+			nrt++;
+			buf.n = 0;
+			if (bpe_decode(b, ids.v, ids.n, 0, &buf, &e) || buf.n != g[i].tlen ||
+			    memcmp(buf.s, g[i].text, buf.n) != 0)
+				bad_rt++;
+		}
 		if (strncmp(g[i].name, "ref_", 4) == 0) {
 			snprintf(name, sizeof name, "bpe %s %s", label, g[i].name);
 			CHECK(ok, name, "ids differ from the reference");
@@ -187,6 +197,10 @@ static void check_golden(bpe *b, const char *label, const char *tsv)
 	CHECK(bad_dec == 0, name, "%zu differ from HF decode", bad_dec);
 	snprintf(name, sizeof name, "bpe %s decode skip_special %zu cases", label, n);
 	CHECK(bad_skip == 0, name, "%zu differ from HF decode(skip_special_tokens=True)", bad_skip);
+	if (roundtrip) {
+		snprintf(name, sizeof name, "bpe %s round trip %zu cases", label, nrt);
+		CHECK(bad_rt == 0 && nrt > n / 2, name, "%zu of %zu do not come back", bad_rt, nrt);
+	}
 	free_golden(g, n);
 	bpe_ids_free(&ids);
 	bpe_buf_free(&buf);
@@ -268,7 +282,8 @@ static void check_random_bytes(bpe *b, const char *label, int nfc)
 			bad++;
 		}
 	}
-	snprintf(name, sizeof name, "bpe %s random bytes round trip (%zu strings)", label, tried);
+	snprintf(name, sizeof name, "bpe %s random bytes %s (%zu strings)", label,
+		 nfc >= 0 ? "round trip" : "encode and decode", tried);
 	CHECK(bad == 0 && badid == 0 && tried > 1000, name, "%zu bad, %zu bad ids; %s", bad, badid, why);
 	bpe_ids_free(&ids);
 	bpe_buf_free(&buf);
@@ -378,7 +393,7 @@ static void check_llama(const char *shared)
 	CHECK(bpe_token_id(b, "<|eot_id|>") == 128009 && bpe_token_id(b, "Ġthe") == 279 && bpe_is_special(b, 128000) &&
 	      !bpe_is_special(b, 279), "bpe llama token ids", "eot %d the %d", bpe_token_id(b, "<|eot_id|>"),
 	      bpe_token_id(b, "Ġthe"));
-	check_golden(b, "llama", "llama.tsv");
+	check_golden(b, "llama", "llama.tsv", 1);
 	check_random_bytes(b, "llama", 0);
 	check_threads(b, "llama");
 	bpe_free(b);
@@ -413,7 +428,7 @@ static void check_qwen(const char *shared)
 	CHECK(ok && bpe_vocab_size(b) == 151665, "bpe qwen add tokens", "vocab %d", bpe_vocab_size(b));
 	CHECK(bpe_add_token(b, "<|im_end|>", 151645, 0, &e) == 151645 && bpe_add_token(b, "zzz", 151643, 0, &e) < 0,
 	      "bpe qwen add token conflicts", "%s", e.msg);
-	check_golden(b, "qwen", "qwen.tsv");
+	check_golden(b, "qwen", "qwen.tsv", 1);
 	check_random_bytes(b, "qwen", 1);
 	check_threads(b, "qwen");
 	bpe_free(b);
@@ -435,7 +450,7 @@ static void check_tiny(void)
 		CHECK(b != NULL, i ? "bpe tiny legacy load" : "bpe tiny load", "%s", b ? "" : e.msg);
 		if (!b)
 			continue;
-		check_golden(b, label, "tiny.tsv");
+		check_golden(b, label, "tiny.tsv", 0);
 		if (i == 0)
 			check_random_bytes(b, label, -1);
 		bpe_free(b);
@@ -448,7 +463,7 @@ static void check_tiny(void)
 		b = bpe_load(path, &e);
 		CHECK(b != NULL, "bpe tiny-split load", "%s", b ? "" : e.msg);
 		if (b) {
-			check_golden(b, "tiny-split", "tiny_split.tsv");
+			check_golden(b, "tiny-split", "tiny_split.tsv", 0);
 			check_random_bytes(b, "tiny-split", -1);
 			bpe_free(b);
 		}
