@@ -797,12 +797,18 @@ static int reg_is(const opnd *o, const char *r)
 	return o->kind == OP_REG && !strcmp(o->reg, r);
 }
 
-/* Name of a data item at address a, as IDA makes them up. */
-static void data_name(obuf *o, int msize, int is_lea, uint64_t a)
+/* Name of a data item at address a, as IDA makes them up: by size, and
+ * dbl_/flt_ for the operand of a scalar double/float SSE instruction. */
+static void data_name(obuf *o, const char *mn, int msize, int is_lea, uint64_t a)
 {
 	const char *sz = is_lea ? NULL : size_name(msize);
+	size_t ml = strlen(mn);
 	if (!sz || msize == 6)
 		sz = "unk";
+	else if (msize == 8 && ml > 2 && !strcmp(mn + ml - 2, "sd"))
+		sz = "dbl";
+	else if (msize == 4 && ml > 2 && !strcmp(mn + ml - 2, "ss"))
+		sz = "flt";
 	puts_(o, sz);
 	PUTL(o, "_");
 	puthex(o, a);
@@ -826,7 +832,7 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 		} else if (p->has_rel && p->rsymlen) {
 			if (is_section_sym(p->rsym, p->rsymlen)) {
 				int64_t t = p->radd + (int64_t)(addr + size - p->roff);
-				data_name(o, m->msize, is_lea, (uint64_t)t);
+				data_name(o, p->mn, m->msize, is_lea, (uint64_t)t);
 			} else {
 				putsym(o, p->rsym, p->rsymlen);
 			}
@@ -835,11 +841,11 @@ static void render_mem(obuf *o, const pinsn *p, const opnd *m, const frame *f, u
 			if (memchr(p->csym, '@', p->csymlen) && !is_lea && !memmem(p->csym, p->csymlen, "@plt", 4))
 				PUTL(o, "_ptr");
 		} else if (p->has_c) {
-			data_name(o, m->msize, is_lea, p->caddr);
+			data_name(o, p->mn, m->msize, is_lea, p->caddr);
 		} else if (size) {
-			data_name(o, m->msize, is_lea, addr + size + (uint64_t)m->disp);
+			data_name(o, p->mn, m->msize, is_lea, addr + size + (uint64_t)m->disp);
 		} else {
-			data_name(o, m->msize, is_lea, (uint64_t)m->disp);
+			data_name(o, p->mn, m->msize, is_lea, (uint64_t)m->disp);
 		}
 		return;
 	}
@@ -1262,7 +1268,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 				    !strcmp(p->rtype, "R_386_32"))) {
 					PUTL(&o, "offset ");
 					if (is_section_sym(p->rsym, p->rsymlen))
-						data_name(&o, 0, 1, (uint64_t)p->radd);
+						data_name(&o, "", 0, 1, (uint64_t)p->radd);
 					else
 						putsym(&o, p->rsym, p->rsymlen);
 					break;

@@ -226,6 +226,16 @@ int main(void)
 		"jmp     short INSTR1" };
 	expect("llvm_objdump", llvm, N(llvm), 1, llvmw, N(llvmw), NULL, 0);
 
+	/* IDA's names for float and double constants */
+	static const L fp[] = {
+		{0x10, 8, "movsd  xmm0,QWORD PTR [rip+0xff0]        # 1008 <c+0x8>"},
+		{0x18, 8, "mulss  xmm1,DWORD PTR [rip+0xfe8]        # 1010 <c+0x10>"},
+		{0x20, 8, "movaps xmm2,XMMWORD PTR [rip+0xfe0]        # 1020 <c+0x20>"},
+	};
+	static const char *const fpw[] = { "movsd   xmm0, cs:dbl_1008", "mulss   xmm1, cs:flt_1010",
+		"movaps  xmm2, cs:xmmword_1020" };
+	expect("float_constants", fp, N(fp), 1, fpw, N(fpw), NULL, 0);
+
 	/* a function of padding only keeps one instruction */
 	static const L pad[] = { {0, 1, "nop"}, {1, 1, "nop"} };
 	static const char *const padw[] = { "nop" };
