@@ -226,6 +226,16 @@ int main(void)
 		"jmp     short INSTR1" };
 	expect("llvm_objdump", llvm, N(llvm), 1, llvmw, N(llvmw), NULL, 0);
 
+	/* relocatable code from asm-extract: calls to the next instruction, named from callees */
+	static const L obj[] = {
+		{0x0, 0, "push rbx"}, {0x1, 0, "call 6"}, {0x6, 0, "mov edi, eax"}, {0x8, 0, "call 0xd"},
+		{0xd, 0, "pop rbx"}, {0xe, 0, "jmp 0x13"}, {0x13, 0, "ret"},
+	};
+	static const char *const objw[] = { "push    rbx", "call    getpid", "mov     edi, eax", "call    srand",
+		"pop     rbx", "jmp     INSTR7", "retn" };
+	static const char *const objc[] = { "getpid", "srand" };
+	expect("object_callees", obj, N(obj), 1, objw, N(objw), objc, 2);
+
 	/* IDA's names for float and double constants */
 	static const L fp[] = {
 		{0x10, 8, "movsd  xmm0,QWORD PTR [rip+0xff0]        # 1008 <c+0x8>"},
