@@ -158,11 +158,148 @@ static void test_headers(void)
 	CHECK(elf_parse(&f, "\x7f" "ELF", 0, &e) == -1 && strstr(e.msg, "empty"), "elf-empty", "%s", e.msg);
 }
 
+/* --- a hand-made .eh_frame in a minimal ELF ---------------------------- */
+
+typedef struct buf { unsigned char d[4096]; size_t n; } buf;
+static void put(buf *b, const void *p, size_t n) { memcpy(b->d + b->n, p, n); b->n += n; }
+static void put8(buf *b, unsigned v) { b->d[b->n++] = (unsigned char)v; }
+static void put32(buf *b, uint32_t v) { for (int i = 0; i < 4; i++) put8(b, (v >> (8 * i)) & 0xff); }
+static void put64(buf *b, uint64_t v) { for (int i = 0; i < 8; i++) put8(b, (unsigned)(v >> (8 * i)) & 0xff); }
+static void set32(buf *b, size_t at, uint32_t v) { for (int i = 0; i < 4; i++) b->d[at + (size_t)i] = (v >> (8 * i)) & 0xff; }
+
+/* An ELF with the null section, .text (16 bytes of ret at 0x1000),
+ * .eh_frame (the bytes of eh, at address ehaddr) and .shstrtab. */
+static size_t make_elf(unsigned char *out, const buf *eh, uint64_t ehaddr)
+{
+	static const char names[] = "\0.text\0.eh_frame\0.shstrtab";
+	buf b = { .n = 0 };
+	size_t text_off, eh_off, str_off, sh_off;
+	struct { uint32_t name, type; uint64_t flags, addr, off, size; } sec[4];
+
+	memset(b.d, 0, 64);
+	memcpy(b.d, "\177ELF\2\1\1", 7);
+	b.d[16] = 2;                  /* ET_EXEC */
+	b.d[18] = 62;                 /* x86-64 */
+	b.d[58] = 64; b.d[60] = 4; b.d[62] = 3;
+	b.n = 64;
+	text_off = b.n;
+	for (int i = 0; i < 16; i++)
+		put8(&b, 0xc3);
+	eh_off = b.n;
+	put(&b, eh->d, eh->n);
+	str_off = b.n;
+	put(&b, names, sizeof names);
+	while (b.n % 8)
+		put8(&b, 0);
+	sh_off = b.n;
+	memset(sec, 0, sizeof sec);
+	sec[1].name = 1; sec[1].type = 1; sec[1].flags = 6; sec[1].addr = 0x1000; sec[1].off = text_off; sec[1].size = 16;
+	sec[2].name = 7; sec[2].type = 1; sec[2].flags = 2; sec[2].addr = ehaddr; sec[2].off = eh_off; sec[2].size = eh->n;
+	sec[3].name = 17; sec[3].type = 3; sec[3].off = str_off; sec[3].size = sizeof names;
+	for (int i = 0; i < 4; i++) {
+		put32(&b, sec[i].name); put32(&b, sec[i].type); put64(&b, sec[i].flags);
+		put64(&b, sec[i].addr); put64(&b, sec[i].off); put64(&b, sec[i].size);
+		put32(&b, 0); put32(&b, 0); put64(&b, 1); put64(&b, 0);
+	}
+	for (int i = 0; i < 8; i++)
+		b.d[40 + i] = (unsigned char)(sh_off >> (8 * i));
+	memcpy(out, b.d, b.n);
+	return b.n;
+}
+
+static void test_eh_frame(void)
+{
+	const uint64_t ea = 0x5000;   /* .eh_frame's address */
+	buf eh = { .n = 0 };
+	size_t cie1, cie2, cie3, at, len;
+	static unsigned char img[8192];
+	elf_file f;
+	elf_fde *fde = NULL;
+	size_t n = 0, bad = 0;
+	an_err e;
+	int ok;
+
+	/* CIE 1: "zR", FDE pointers pcrel|sdata4 */
+	cie1 = eh.n; put32(&eh, 0); put32(&eh, 0); put8(&eh, 1); put(&eh, "zR", 3);
+	put8(&eh, 1); put8(&eh, 0x78); put8(&eh, 16); put8(&eh, 1); put8(&eh, 0x1b);
+	while ((eh.n - cie1) % 4) put8(&eh, 0);
+	set32(&eh, cie1, (uint32_t)(eh.n - cie1 - 4));
+	/* FDE -> CIE 1: [0x1000, 0x1020) */
+	at = eh.n; put32(&eh, 0); put32(&eh, (uint32_t)(eh.n - cie1));
+	put32(&eh, (uint32_t)(0x1000 - (ea + eh.n))); put32(&eh, 0x20); put8(&eh, 0);
+	while ((eh.n - at) % 4) put8(&eh, 0);
+	set32(&eh, at, (uint32_t)(eh.n - at - 4));
+	/* CIE 2: version 3, "zPLR": personality indirect|pcrel|sdata4, LSDA, FDE udata4 absolute */
+	cie2 = eh.n; put32(&eh, 0); put32(&eh, 0); put8(&eh, 3); put(&eh, "zPLR", 5);
+	put8(&eh, 1); put8(&eh, 0x78); put8(&eh, 16); put8(&eh, 7);
+	put8(&eh, 0x9b); put32(&eh, 0x1234); put8(&eh, 0x1b); put8(&eh, 0x03);
+	while ((eh.n - cie2) % 4) put8(&eh, 0);
+	set32(&eh, cie2, (uint32_t)(eh.n - cie2 - 4));
+	/* FDE -> CIE 2: [0x2000, 0x2040), 4 bytes of LSDA pointer */
+	at = eh.n; put32(&eh, 0); put32(&eh, (uint32_t)(eh.n - cie2));
+	put32(&eh, 0x2000); put32(&eh, 0x40); put8(&eh, 4); put32(&eh, 0);
+	while ((eh.n - at) % 4) put8(&eh, 0);
+	set32(&eh, at, (uint32_t)(eh.n - at - 4));
+	/* CIE 3: no augmentation: absolute 8-byte pointers */
+	cie3 = eh.n; put32(&eh, 0); put32(&eh, 0); put8(&eh, 1); put8(&eh, 0);
+	put8(&eh, 1); put8(&eh, 0x78); put8(&eh, 16);
+	while ((eh.n - cie3) % 4) put8(&eh, 0);
+	set32(&eh, cie3, (uint32_t)(eh.n - cie3 - 4));
+	at = eh.n; put32(&eh, 0); put32(&eh, (uint32_t)(eh.n - cie3));
+	put64(&eh, 0x3000); put64(&eh, 0x10);
+	set32(&eh, at, (uint32_t)(eh.n - at - 4));
+	/* a 64-bit length FDE -> CIE 1: [0x4000, 0x4008) */
+	at = eh.n; put32(&eh, 0xffffffffu); put64(&eh, 0);
+	put32(&eh, (uint32_t)(eh.n - cie1));
+	put32(&eh, (uint32_t)(0x4000 - (ea + eh.n))); put32(&eh, 8); put8(&eh, 0);
+	while ((eh.n - at) % 4) put8(&eh, 0);
+	for (int i = 0; i < 8; i++)
+		eh.d[at + 4 + (size_t)i] = (unsigned char)((eh.n - at - 12) >> (8 * i));
+	/* an FDE whose CIE pointer points before the section: bad */
+	at = eh.n; put32(&eh, 12); put32(&eh, 0x7fffffff); put32(&eh, 0); put32(&eh, 0);
+	put32(&eh, 0);   /* terminator */
+
+	len = make_elf(img, &eh, ea);
+	if (elf_parse(&f, img, len, &e)) {
+		CHECK(0, "eh-frame-elf", "%s", e.msg);
+		return;
+	}
+	CHECK(elf_fdes(&f, &fde, &n, &bad, &e) == 0, "eh-frame-parse", "%s", e.msg);
+	ok = n == 4 && fde[0].start == 0x1000 && fde[0].size == 0x20 && fde[1].start == 0x2000 &&
+	     fde[1].size == 0x40 && fde[2].start == 0x3000 && fde[2].size == 0x10 &&
+	     fde[3].start == 0x4000 && fde[3].size == 8;
+	CHECK(ok, "eh-frame-encodings", "%zu FDEs: %#llx+%#llx %#llx+%#llx ...", n,
+	      n > 0 ? (unsigned long long)fde[0].start : 0ULL, n > 0 ? (unsigned long long)fde[0].size : 0ULL,
+	      n > 1 ? (unsigned long long)fde[1].start : 0ULL, n > 1 ? (unsigned long long)fde[1].size : 0ULL);
+	CHECK(bad == 1, "eh-frame-bad-entry", "%zu bad", bad);
+	free(fde);
+	/* every truncation of the section: no crash, no FDE outside what was read */
+	ok = 1;
+	for (size_t cut = 0; cut < eh.n; cut++) {
+		buf t = eh;
+		static unsigned char img2[8192];
+		elf_file g;
+
+		t.n = cut;
+		len = make_elf(img2, &t, ea);
+		if (elf_parse(&g, img2, len, &e) == 0) {
+			if (elf_fdes(&g, &fde, &n, &bad, &e) == 0) {
+				ok &= n <= 4;
+				free(fde);
+			}
+			elf_free(&g);
+		}
+	}
+	CHECK(ok, "eh-frame-truncated", "more FDEs than written");
+	elf_free(&f);
+}
+
 int main(void)
 {
 	test_ar();
 	test_disasm();
 	test_headers();
+	test_eh_frame();
 	test_self();
 	return t_done();
 }
