@@ -55,7 +55,13 @@ DEV_PKGS ?= libssl-dev libpython3.11-dev libsqlite3-dev libxml2-dev libx11-dev \
 	libflac-dev libpcap0.8-dev libedit-dev libgd-dev libsasl2-dev libopus-dev libnl-3-dev \
 	libssh2-1-dev libvorbis-dev libmicrohttpd-dev libelf-dev libmpc-dev liblz4-dev \
 	libhiredis-dev libjansson-dev libbsd-dev libgdbm-dev libogg-dev libtre-dev libgmp-dev \
-	libmsgpack-dev libdb5.3-dev
+	libmsgpack-dev libdb5.3-dev libncurses-dev libpng-dev nettle-dev libxaw7-dev libfontconfig-dev \
+	libblkid-dev libopenjp2-7-dev libxt-dev libxcb1-dev libreadline-dev libexpat1-dev libtheora-dev \
+	libksba-dev libmp3lame-dev libgpg-error-dev libjpeg62-turbo-dev libselinux1-dev liblzma-dev \
+	libpq-dev libexif-dev libusb-1.0-0-dev libxext-dev libmagic-dev libassuan-dev libjson-c-dev \
+	libxmu-dev libnuma-dev libspeex-dev libxi-dev libcunit1-dev libb2-dev libyaml-dev libidn2-dev \
+	libcap-dev libtasn1-6-dev libxrandr-dev libxpm-dev libltdl-dev libaudit-dev libpopt-dev \
+	libgif-dev libargon2-dev libbz2-dev libgsm1-dev libpsl-dev comerr-dev
 # Source packages compiled at each of $(OPTS) with -g: (src, asm, name) triples.
 SRC_PKGS ?= zlib bzip2 lz4 cjson libzstd brotli libdeflate xxhash
 # Groups pkg+pkg+...: stripped binaries and their -dbg packages.
