@@ -68,7 +68,15 @@ dev)
 	rm -f "$deb"
 	;;
 src)
-	(cd "$out.tmp" && apt-get $O -q source --download-only "$name" >/dev/null)
+	# The newest version first; if a mirror lacks one of its files (seen:
+	# a security update whose .debian.tar.xz answers 404), the release's.
+	if ! (cd "$out.tmp" && apt-get $O -q source --download-only "$name" >/dev/null 2>"$out.tmp/err"); then
+		cat "$out.tmp/err" >&2
+		echo "data-fetch.sh: $name: trying the version of $SUITE" >&2
+		rm -f "$out.tmp"/*
+		(cd "$out.tmp" && apt-get $O -q source --download-only "$name/$SUITE" >/dev/null)
+	fi
+	rm -f "$out.tmp/err"
 	# The upstream tarball, not the Debian-patched tree: patched trees may
 	# need files that only the package build generates.
 	tb=$(ls "$out.tmp"/*.orig.tar.* 2>/dev/null | grep -v '\.asc$' | head -1 || true)
