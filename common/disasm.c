@@ -73,6 +73,53 @@ oom:
 	return -1;
 }
 
+int dis_buf_append(dis_buf *dst, const dis_buf *src, size_t first, size_t n, an_err *e)
+{
+	size_t tbeg, tend, need;
+
+	if (n == 0)
+		return 0;
+	tbeg = src->ins[first].text;
+	tend = src->ins[first + n - 1].text + src->ins[first + n - 1].tlen;
+	need = dst->n + n;
+	if (need > dst->cap) {
+		size_t nc = dst->cap ? dst->cap : 1024;
+		dis_insn *ni;
+
+		while (nc < need)
+			nc *= 2;
+		if (!(ni = realloc(dst->ins, nc * sizeof *ni)))
+			goto oom;
+		dst->ins = ni;
+		dst->cap = nc;
+	}
+	if (dst->tcap - dst->tlen < tend - tbeg) {
+		size_t nc = dst->tcap ? dst->tcap : 65536;
+		char *nt;
+
+		while (nc - dst->tlen < tend - tbeg)
+			nc *= 2;
+		if (!(nt = realloc(dst->text, nc)))
+			goto oom;
+		dst->text = nt;
+		dst->tcap = nc;
+	}
+	memcpy(dst->text + dst->tlen, src->text + tbeg, tend - tbeg);
+	for (size_t i = 0; i < n; i++) {
+		dis_insn *d = &dst->ins[dst->n + i];
+
+		*d = src->ins[first + i];
+		d->text = (uint32_t)(d->text - tbeg + dst->tlen);
+		dst->bad += d->kind == DIS_BAD;
+	}
+	dst->n += n;
+	dst->tlen += tend - tbeg;
+	return 0;
+oom:
+	an_err_set(e, "out of memory copying instructions");
+	return -1;
+}
+
 static int32_t ld32s(const unsigned char *p)
 {
 	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);

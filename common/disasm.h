@@ -55,6 +55,10 @@ void dis_buf_init(dis_buf *b);
 void dis_buf_clear(dis_buf *b);
 void dis_buf_free(dis_buf *b);
 
+/* Append src's entries [first, first+n) (with their texts) to dst; dst's
+ * bad count grows by the DIS_BAD entries copied.  -1 when memory runs out. */
+int dis_buf_append(dis_buf *dst, const dis_buf *src, size_t first, size_t n, an_err *e);
+
 /* Decode n bytes at code, which sit at address addr, appending to b.
  * text_too 0 skips storing texts (scanning for call targets only).
  * -1 only when memory runs out. */

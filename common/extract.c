@@ -14,6 +14,9 @@
 #define EXT_MAX_FUNC (8u << 20)
 /* Discovery passes over new starts in a stripped file. */
 #define EXT_MAX_PASSES 16
+/* Instruction texts kept from discovery for reuse when the records are
+ * written (stripped files), at most this many bytes of text. */
+#define EXT_CACHE_TEXT (192u << 20)
 /* Callees kept per function (a power of two). */
 #define EXT_MAX_CALLEES 4096
 
@@ -23,6 +26,7 @@ typedef struct fn {
 	uint32_t sec;
 	uint32_t names, nnames;  /* into x->names; names[names] is the chosen one */
 	uint8_t  scanned, trim;  /* stripped: decoded for call targets; drop trailing padding */
+	size_t   cfirst, cn;     /* stripped: its decoded instructions in x->cache (cn 0: none) */
 } fn;
 
 /* one FUNC symbol candidate */
@@ -41,6 +45,7 @@ struct extractor {
 	ext_stats   st;
 	disasm      dis;
 	dis_buf     db;
+	dis_buf     cache;      /* stripped: what discovery decoded, see fn.cfirst */
 	rec         r;
 	/* per file */
 	fn         *fns;
@@ -103,6 +108,7 @@ void ext_free(extractor *x)
 		return;
 	disasm_free(&x->dis);
 	dis_buf_free(&x->db);
+	dis_buf_free(&x->cache);
 	rec_free(&x->r);
 	free(x->fns);
 	free(x->names);
@@ -494,6 +500,10 @@ static void merge_starts(extractor *x)
 				p->nnames = x->fns[i].nnames;
 			}
 			p->scanned |= x->fns[i].scanned;
+			if (!p->cn && x->fns[i].cn) {
+				p->cfirst = x->fns[i].cfirst;
+				p->cn = x->fns[i].cn;
+			}
 			continue;
 		}
 		x->fns[k++] = x->fns[i];
@@ -615,6 +625,7 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 	int pass;
 
 	x->nfns = x->nnames = 0;
+	dis_buf_clear(&x->cache);
 	if (code_ranges(x, f))
 		goto oom;
 	if (elf_fdes(f, &fde, &nfde, &badfde, e))
@@ -682,8 +693,14 @@ static int discover(extractor *x, file_ctx *fc, an_err *e)
 			if (take_budget(x, sz))
 				goto budget;
 			dis_buf_clear(&x->db);
-			if (disasm_run(&x->dis, p, sz, g->addr, &x->db, 0, e))
+			if (disasm_run(&x->dis, p, sz, g->addr, &x->db, 1, e))
 				return -1;
+			if (x->cache.tlen + x->db.tlen <= EXT_CACHE_TEXT) {
+				g->cfirst = x->cache.n;
+				g->cn = x->db.n;
+				if (dis_buf_append(&x->cache, &x->db, 0, x->db.n, e))
+					return -1;
+			}
 			for (size_t k = 0; k < x->db.n; k++) {
 				const dis_insn *in = &x->db.ins[k];
 
@@ -921,7 +938,7 @@ static int emit_fn(extractor *x, file_ctx *fc, fn *g, an_err *e)
 	const elf_file *f = fc->f;
 	const char *const *names = x->names;
 	const elf_sec *sec = &f->sec[g->sec];
-	uint64_t size = g->size, n;
+	uint64_t size = g->size, n, done;
 	const unsigned char *p;
 	char id[1024], secname[300];
 	rec *r = &x->r;
@@ -937,12 +954,26 @@ static int emit_fn(extractor *x, file_ctx *fc, fn *g, an_err *e)
 	n = size;
 	if (!(p = code_at(f, g->sec, g->addr, &n)))
 		return 0;
-	if (take_budget(x, n)) {
+	dis_buf_clear(&x->db);
+	/* what discovery decoded from the same start, as far as it lies inside;
+	 * the rest is decoded now, so the result is that of a fresh decode */
+	done = 0;
+	if (g->cn) {
+		const dis_insn *c = x->cache.ins + g->cfirst;
+		size_t m = 0;
+
+		while (m < g->cn && c[m].addr + c[m].size <= g->addr + n)
+			m++;
+		if (dis_buf_append(&x->db, &x->cache, g->cfirst, m, e))
+			return -1;
+		if (m)
+			done = c[m - 1].addr + c[m - 1].size - g->addr;
+	}
+	if (take_budget(x, n - done)) {
 		an_err_set(e, "too much overlapping code; stopped at the function at 0x%" PRIx64, g->addr);
 		return -1;
 	}
-	dis_buf_clear(&x->db);
-	if (disasm_run(&x->dis, p, n, g->addr, &x->db, 1, e))
+	if (done < n && disasm_run(&x->dis, p + done, n - done, g->addr + done, &x->db, 1, e))
 		return -1;
 	if (g->trim) {   /* drop padding after the last real instruction */
 		size_t m = x->db.n;
