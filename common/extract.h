@@ -21,8 +21,11 @@
  * share that name.
  *
  * Everything in the input is untrusted; a malformed file or member is
- * reported with its name and skipped, and the total decoding work per file
- * is bounded by a multiple of its executable bytes. */
+ * reported with its name and skipped.  Bounds: decoding work per file at
+ * most 8 times its executable bytes + 1 MiB; one function's code cut at
+ * 8 MiB (with a warning); at most 4096 callees per function; for stripped
+ * files, up to 192 MiB of instruction text kept from discovery so that the
+ * records need no second decoding. */
 #ifndef ASMNAME_EXTRACT_H
 #define ASMNAME_EXTRACT_H
 
