@@ -12,6 +12,7 @@
 
 #include "half.h"
 #include "ops.h"
+#include "vexp.h"
 
 /* ------------------------------------------------------------------ sgemm */
 
@@ -422,6 +423,24 @@ void scale_cpu(float *x, float s, size_t n)
 
 /* --------------------------------------------------------------- softmax */
 
+/* Σ x in double, four chains (the exp loops stay free of reductions so
+ * that they vectorize). */
+static double sum_f64(const float *x, int n)
+{
+	double a = 0, b = 0, c = 0, d = 0;
+	int j = 0;
+
+	for (; j + 4 <= n; j += 4) {
+		a += x[j];
+		b += x[j + 1];
+		c += x[j + 2];
+		d += x[j + 3];
+	}
+	for (; j < n; j++)
+		a += x[j];
+	return (a + b) + (c + d);
+}
+
 void softmax_forward_cpu(float *out, const float *inp, int M, int N)
 {
 	#pragma omp parallel for if ((size_t)M * N > 16384)
@@ -431,18 +450,19 @@ void softmax_forward_cpu(float *out, const float *inp, int M, int N)
 		float mx = -INFINITY;
 		double s = 0;
 
+		#pragma omp simd reduction(max:mx)
 		for (int j = 0; j < N; j++)
-			if (x[j] > mx)
-				mx = x[j];
+			mx = x[j] > mx ? x[j] : mx;
 		if (mx == -INFINITY) {        /* every entry -inf: no mass anywhere */
 			memset(y, 0, (size_t)N * sizeof *y);
 			continue;
 		}
-		for (int j = 0; j < N; j++) {
-			y[j] = expf(x[j] - mx);
-			s += y[j];
-		}
+		#pragma omp simd
+		for (int j = 0; j < N; j++)
+			y[j] = vexpf(x[j] - mx);
+		s = sum_f64(y, N);
 		float inv = (float)(1.0 / s);
+		#pragma omp simd
 		for (int j = 0; j < N; j++)
 			y[j] *= inv;
 	}
@@ -596,13 +616,20 @@ static double row_lse(const float *x, int N)
 	float mx = -INFINITY;
 	double s = 0;
 
+	#pragma omp simd reduction(max:mx)
 	for (int j = 0; j < N; j++)
-		if (x[j] > mx)
-			mx = x[j];
+		mx = x[j] > mx ? x[j] : mx;
 	if (mx == -INFINITY)
 		return -INFINITY;
-	for (int j = 0; j < N; j++)
-		s += exp((double)x[j] - mx);
+	for (int j0 = 0; j0 < N; j0 += 256) {
+		float t[256];
+		int n = N - j0 < 256 ? N - j0 : 256;
+
+		#pragma omp simd
+		for (int j = 0; j < n; j++)
+			t[j] = vexpf(x[j0 + j] - mx);
+		s += sum_f64(t, n);
+	}
 	return mx + log(s);
 }
 
@@ -650,9 +677,11 @@ void crossentropy_backward_cpu(float *dlogits, const float *logits, const float 
 			memset(dx, 0, (size_t)V * sizeof *dx);
 			continue;
 		}
-		float l = lse[m];
+		float l = lse[m], xt = x[t];
+		#pragma omp simd
 		for (int j = 0; j < V; j++)
-			dx[j] = k * (expf(x[j] - l) - (j == t ? 1.0f : 0.0f));
+			dx[j] = k * vexpf(x[j] - l);
+		dx[t] = k * (vexpf(xt - l) - 1.0f);     /* x[t] read first: dx may be x */
 	}
 }
 

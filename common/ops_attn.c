@@ -16,6 +16,7 @@
 #endif
 
 #include "ops.h"
+#include "vexp.h"
 
 /* ------------------------------------------------------------------ rope */
 
@@ -387,20 +388,31 @@ static float attn_probs(float *P, int lim, const attn_dims *a, const int *mb, in
 	if (lse_in) {
 		float l = *lse_in;
 
+		if (l == -INFINITY) {
+			memset(P, 0, (size_t)lim * sizeof *P);
+			return l;
+		}
+		/* masked entries are -inf: vexpf gives 0 */
+		#pragma omp simd
 		for (int j = 0; j < lim; j++)
-			P[j] = l == -INFINITY || P[j] == -INFINITY ? 0.0f : expf(P[j] - l);
+			P[j] = vexpf(P[j] - l);
 		return l;
 	}
 	if (mx == -INFINITY) {
 		memset(P, 0, (size_t)lim * sizeof *P);
 		return -INFINITY;
 	}
-	double sum = 0;
-	for (int j = 0; j < lim; j++) {
-		P[j] = P[j] == -INFINITY ? 0.0f : expf(P[j] - mx);
-		sum += P[j];
+	double s0 = 0, s1 = 0;
+	#pragma omp simd
+	for (int j = 0; j < lim; j++)
+		P[j] = vexpf(P[j] - mx);
+	for (int j = 0; j + 1 < lim; j += 2) {
+		s0 += P[j];
+		s1 += P[j + 1];
 	}
+	double sum = s0 + s1 + (lim % 2 ? P[lim - 1] : 0.0f);
 	float inv = (float)(1.0 / sum);
+	#pragma omp simd
 	for (int j = 0; j < lim; j++)
 		P[j] *= inv;
 	return mx + (float)log(sum);
