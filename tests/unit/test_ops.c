@@ -4,6 +4,7 @@
  * backward rule (parameter grads +=, activation grads =), and the device
  * dispatch of dev.h on the CPU. */
 #include <float.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dev.h"
@@ -11,6 +12,7 @@
 #include "ops.h"
 #include "st.h"
 #include "test.h"
+#include "vexp.h"
 
 #define TOL   1e-5     /* fp32 forward/backward vs a float64 reference */
 #define FDTOL 5e-3     /* fp32 central differences */
@@ -204,6 +206,28 @@ static void test_half(void)
 	}
 	CHECK(bad == 0, "half bf16 round trip of all 65536 patterns", "%zu differ", bad);
 	free(x); free(bf); free(hf);
+}
+
+/* vexpf (vexp.h) against libm expf: within 2 ulp over its range. */
+static void test_vexp(void)
+{
+	double worst = 0;
+	float at = 0;
+
+	for (float x = -87.3f; x < 88.7f; x += 0.00731f) {
+		float a = vexpf(x), b = expf(x);
+		double ulp = nextafterf(b, INFINITY) - b;
+		double u = fabs((double)a - b) / ulp;
+
+		if (u > worst) {
+			worst = u;
+			at = x;
+		}
+	}
+	CHECK(worst <= 2.0, "vexpf within 2 ulp of expf", "%.1f ulp at %g", worst, at);
+	CHECK(vexpf(-INFINITY) == 0 && vexpf(-200) == 0 && isinf(vexpf(100)) && isnan(vexpf(NAN)) &&
+			vexpf(0) == 1.0f && vexpf(88.5f) == expf(88.5f), "vexpf special values",
+			"%g %g %g %g", vexpf(-INFINITY), vexpf(100), vexpf(NAN), vexpf(0));
 }
 
 /* ---------------------------------------------------------------- matmul */
@@ -1003,6 +1027,23 @@ static void test_dev(void)
 			"dev matmul bf16 runs", "%s", e.msg);
 	CHECK(dev_matmul_backward(d, x, w, NULL, y, x, wb, AN_BF16, M, K, N, 0, &e) < 0 &&
 			strstr(e.msg, "bf16"), "dev matmul bf16 dw refused", "%s", e.msg);
+	/* the CPU table is complete: every entry after the name is set */
+	{
+		const struct dev_ops *t = &dev_cpu_ops;
+		size_t nslots = (sizeof *t - offsetof(struct dev_ops, open)) / sizeof(void (*)(void));
+		size_t missing = 0;
+
+		for (size_t i = 0; i < nslots; i++) {
+			void (*fp)(void);
+
+			memcpy(&fp, (const char *)t + offsetof(struct dev_ops, open) + i * sizeof fp,
+					sizeof fp);
+			missing += fp == NULL;
+		}
+		/* close is optional on the CPU */
+		CHECK(missing == (t->close == NULL), "dev_cpu_ops has every op",
+				"%zu of %zu entries NULL", missing, nslots);
+	}
 	/* a NULL entry is an error, not a crash */
 	struct dev_ops ops = dev_cpu_ops;
 	ops.gelu_forward = NULL;
@@ -1025,6 +1066,7 @@ static void test_dev(void)
 int main(void)
 {
 	test_half();
+	test_vexp();
 	test_matmul();
 	test_matmul_big();
 	test_layernorm();
