@@ -32,7 +32,9 @@ BASELINES ?= most-frequent hash skel bag
 SCORE_FLAGS ?= -t
 # asm-tok over the splits when TOKENIZE=1 (then stats show token lengths)
 TOKENIZE  ?= 0
-TOK_CMD   ?= $(BIN)/asm-tok
+# CLAP-ASM tokenizer directory (empty: asm-tok's default, $$ASMNAME_CLAP)
+CLAP      ?=
+TOK_CMD   ?= $(BIN)/asm-tok $(if $(CLAP),-m $(CLAP))
 
 ifeq ($(SMALL),1)
 # A few megabytes of downloads; builds in a few minutes on 2 cores.

@@ -132,3 +132,15 @@ run -q && pass up-to-date || fail up-to-date "make -q says work is left"
 rm "$D/pairs/libc.msgpack"
 run > "$T/make2.out" 2>&1
 if [ -s "$D/pairs/libc.msgpack" ] && ! grep -q 'data-triples' "$T/make2.out"; then pass resume; else fail resume "$(tail -5 "$T/make2.out")"; fi
+
+# Tokenized splits (asm-tok with the real CLAP vocabulary) feed the stats.
+if [ -n "$SHARED" ] && [ -d "$SHARED/vendor/clap-asm" ] && [ -x "$BIN/asm-tok" ]; then
+	if run TOKENIZE=1 CLAP="$SHARED/vendor/clap-asm" stats > "$T/make3.out" 2>&1 &&
+	   grep -q 'length in tokens' "$D/reports/stats.txt" && [ -s "$D/sets/test.tok.msgpack" ]; then
+		pass tokenize
+	else
+		fail tokenize "$(tail -5 "$T/make3.out") $(cat "$D/reports/stats.txt")"
+	fi
+else
+	skip tokenize "no ../shared/vendor/clap-asm or no asm-tok"
+fi
