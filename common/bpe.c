@@ -634,6 +634,10 @@ static int rebuild_tries(bpe *b)
 		}
 		if (trie_add(a->normalized ? &b->trie_norm : &b->trie_raw, a->match, a->mlen, (int32_t)i))
 			return -1;
+		/* HF gives a normalized token's id the normalized content as its
+		 * string (id_to_token, decode); token_to_id keeps the original */
+		if (a->normalized && b->nnorm && set_str(b, a->id, a->match, a->mlen))
+			return -1;
 	}
 	return 0;
 }

@@ -121,7 +121,8 @@ int bpe_decode(const bpe *b, const int32_t *ids, size_t n, int flags, bpe_buf *o
  * UTF-8 character), or NULL for an undefined id. */
 const char *bpe_token_bytes(const bpe *b, int32_t id, size_t *len);
 /* The token's string as the file writes it (byte-level alphabet for vocab
- * tokens, content for added tokens), NUL-terminated, or NULL. */
+ * tokens, content for added tokens; for an added token with normalized=true,
+ * its normalized content, as HF's id_to_token), NUL-terminated, or NULL. */
 const char *bpe_token_str(const bpe *b, int32_t id);
 /* The id of a vocabulary or added token given by its file string
  * ("<|endoftext|>", "Ġthe"), or -1. */

@@ -147,6 +147,7 @@ def rand_text(rng, n):
         "مرحبا", "नमस्ते", "ไทย", "Việt", "١٢٣", "１２３", "²³¼Ⅻ", "👍🏽🇫🇷👨‍👩‍👧😀🙂",
         "\U0001d400\U0001d41a", "\ufeff", "\u00ad", "\x00\x01\x7f",
         "<|endoftext|>", "<|im_start|>", "<|eot_id|>", "<|begin_of_text|>", "<|", "|>", "<s>", "<sep>",
+        "[fn]", "[fn]", "two words", "XII", "café", "</s>",
     ]
     out = []
     for _ in range(n):
