@@ -38,7 +38,13 @@ EOS
 	# The index is made in place (apt records absolute paths), then moved.
 	rm -rf "$apt"; mv "$apt.tmp" "$apt"
 	apt=$apt; O=$(aptopts)
-	apt-get $O -q update >"$apt/update.log" 2>&1 || { cat "$apt/update.log" >&2; rm -rf "$apt"; exit 1; }
+	# Mirrors have bad moments: three tries.
+	for try in 1 2 3; do
+		apt-get $O -q update >"$apt/update.log" 2>&1 && break
+		cat "$apt/update.log" >&2
+		[ $try = 3 ] && { echo "data-fetch.sh: apt-get update failed 3 times" >&2; rm -rf "$apt"; exit 1; }
+		sleep 5
+	done
 	# Binary caches, made once here so that the parallel fetches only read
 	# them (each apt call would otherwise parse the 20 MB of lists again).
 	apt-cache $O gencaches >/dev/null
