@@ -2035,9 +2035,9 @@ static int32_t token_value(bpe *b, json_t *v)
 	return -1;
 }
 
-static void eos_add(bpe *b, int32_t id)
+static void eos_add(bpe *b, json_int_t id)
 {
-	if (id < 0 || id >= b->nid)
+	if (id < 0 || id >= b->nid || !b->str[id])
 		return;
 	for (int i = 0; i < b->neos; i++)
 		if (b->eos[i] == id)
@@ -2097,12 +2097,15 @@ static int load_configs(bpe *b, const char *dir, int vocab_files, an_err *e)
 		json_t *v = json_object_get(g, "eos_token_id"), *x;
 		size_t i;
 
-		if (json_is_integer(json_object_get(g, "bos_token_id")))
-			b->bos = (int32_t)json_integer_value(json_object_get(g, "bos_token_id"));
+		json_int_t bos = json_integer_value(json_object_get(g, "bos_token_id"));
+
+		if (json_is_integer(json_object_get(g, "bos_token_id")) && bos >= 0 && bos < b->nid && b->str[bos])
+			b->bos = (int32_t)bos;
 		if (json_is_integer(v))
-			eos_add(b, (int32_t)json_integer_value(v));
+			eos_add(b, json_integer_value(v));
 		json_array_foreach(v, i, x)
-			eos_add(b, (int32_t)json_integer_value(x));
+			if (json_is_integer(x))
+				eos_add(b, json_integer_value(x));
 	}
 	if (t) {
 		if (b->bos < 0)
