@@ -972,15 +972,32 @@ static long find_addr(const ida_insn *in, size_t n, uint64_t a)
 }
 
 
+/* Parse instruction i of in[0..n) into p, with its IDA mnemonic, kind and size. */
+static void parse_full(const ida_insn *in, size_t n, size_t i, int has_addr, pinsn *p)
+{
+	parse_insn(in[i].text, in[i].len, p);
+	parse_rel(&in[i], p);
+	map_mnemonic(p->mn);
+	p->mk = mn_kind(p->mn);
+	p->size = in[i].size;
+	if (!p->size && has_addr && i + 1 < n && in[i + 1].addr - in[i].addr < 16)
+		p->size = (uint32_t)(in[i + 1].addr - in[i].addr);
+	p->pad = is_padding(p);
+}
+
 long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *e)
 {
 	obuf o = { c->out, 0, c->out_cap, 0 };
 	frame f = { 8, 0, 0, 0, 0, "rsp", "rbp" };
 
 	c->n = 0;
-	if (n > c->pcap) {
+	/* only the first max_render instructions are rendered (each gives at
+	 * least one token, so no more can reach a cut sequence); all of them
+	 * still serve as jump targets and for the callee count */
+	size_t nr = c->max_render && c->max_render < n ? c->max_render : n;
+	if (nr > c->pcap) {
 		size_t nc = c->pcap ? c->pcap : 256;
-		while (nc < n)
+		while (nc < nr)
 			nc *= 2;
 		void *np = realloc(c->p, nc * sizeof(pinsn));
 		size_t *no = realloc(c->off, nc * sizeof *c->off);
@@ -1006,16 +1023,9 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 			}
 
 	int r64 = 0, r32 = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < nr; i++) {
 		pinsn *p = &P[i];
-		parse_insn(in[i].text, in[i].len, p);
-		parse_rel(&in[i], p);
-		map_mnemonic(p->mn);
-		p->mk = mn_kind(p->mn);
-		p->size = in[i].size;
-		if (!p->size && has_addr && i + 1 < n && in[i + 1].addr - in[i].addr < 16)
-			p->size = (uint32_t)(in[i + 1].addr - in[i].addr);
-		p->pad = is_padding(p);
+		parse_full(in, n, i, has_addr, p);
 		for (int k = 0; k < p->nop && !r64; k++) {
 			const opnd *q = &p->op[k];
 			if (q->kind == OP_REG && q->rclass == RC_GP && q->rsize == 8)
@@ -1040,11 +1050,11 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 		size_t i = 0;
 		int npush = 0;
 		f.body = 0;
-		while (i < n && P[i].mk == MK_ENDBR)
+		while (i < nr && P[i].mk == MK_ENDBR)
 			i++;
 		/* pushes of registers before the frame is allocated (compilers
 		 * interleave other instructions with them) are saved registers */
-		for (size_t lim = i + 24; i < n && i < lim; i++) {
+		for (size_t lim = i + 24; i < nr && i < lim; i++) {
 			const pinsn *q = &P[i];
 			if (!strcmp(q->mn, "push") && q->nop == 1 && q->op[0].kind == OP_REG) {
 				npush++;
@@ -1082,9 +1092,9 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 		 * flow; a recorded jump to an instruction is then better */
 		int known = 1, after_jump = 0, guessed = 0;
 		int64_t S = 0;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < nr; i++)
 			P[i].tin_known = 0;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < nr; i++) {
 			pinsn *p = &P[i];
 			if (after_jump) {
 				known = 0;
@@ -1139,7 +1149,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 			}
 			if (has_addr && (mk == MK_JMP || mk == MK_JCC) && p->nop == 1 && p->op[0].kind == OP_TGT) {
 				long k = find_addr(in, n, p->op[0].imm);
-				if (k > (long)i && !P[k].tin_known && known) {
+				if (k > (long)i && (size_t)k < nr && !P[k].tin_known && known) {
 					P[k].tin_known = 1;
 					P[k].tin = S;
 				}
@@ -1149,15 +1159,24 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 		}
 	}
 	/* callee names, by order of first appearance of distinct targets */
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < nr; i++)
 		P[i].callee = -1;
 	if (c->ncallees && has_addr && n) {
-		uint64_t lo = in[0].addr, hi = in[n - 1].addr + (P[n - 1].size ? P[n - 1].size : 1);
-		uint64_t *keys = malloc(n * sizeof *keys);
+		uint64_t lo = in[0].addr, hi = in[n - 1].addr + (in[n - 1].size ? in[n - 1].size : 1);
+		uint64_t *keys = malloc((c->ncallees + 1) * sizeof *keys);
 		size_t nk = 0;
 		int ok = keys != NULL;
-		for (size_t i = 0; i < n && ok; i++) {
+		pinsn tmp;
+		for (size_t i = 0; i < n && ok && nk <= c->ncallees; i++) {
 			pinsn *p = &P[i];
+			if (i >= nr) {      /* beyond the rendered ones: parsed for the count only */
+				const char *t = in[i].text;
+				if (in[i].len < 3 || (t[0] != 'c' && t[0] != 'j' && t[0] != 'C' && t[0] != 'J' && t[0] != 'b' &&
+						      t[0] != 'n'))
+					continue;
+				p = &tmp;
+				parse_full(in, n, i, has_addr, p);
+			}
 			if ((strcmp(p->mn, "call") && strcmp(p->mn, "jmp")) || p->nop != 1)
 				continue;
 			const opnd *q = &p->op[0];
@@ -1179,20 +1198,21 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 			size_t k;
 			for (k = 0; k < nk && keys[k] != key; k++)
 				;
-			if (k == nk)
+			if (k == nk && nk <= c->ncallees)
 				keys[nk++] = key;
-			p->callee = (int)k;
+			if (i < nr)
+				p->callee = (int)k;
 		}
 		if (!ok || nk != c->ncallees)
-			for (size_t i = 0; i < n; i++)
+			for (size_t i = 0; i < nr; i++)
 				P[i].callee = -1;
 		free(keys);
 	}
 	c->ncallees = 0;
 
 	/* trailing padding */
-	size_t last = n;
-	while (last > 1 && P[last - 1].pad)
+	size_t last = nr;
+	while (nr == n && last > 1 && P[last - 1].pad)
 		last--;
 
 	for (size_t i = 0; i < last; i++) {
@@ -1314,7 +1334,7 @@ long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *
 					snprintf(b, sizeof b, "INSTR%ld", t + 1);
 					puts_(&o, b);
 				} else if (t >= 0 && p->mk != MK_CALL) {
-					puts_(&o, !strcmp(P[t].mn, "retn") ? "locret_" : "loc_");
+					puts_(&o, (size_t)t < nr && P[t].mk == MK_RET ? "locret_" : "loc_");
 					puthex(&o, q->imm);
 				} else if (q->sym && !q->symoff && !is_section_sym(q->sym, q->symlen)) {
 					putsym(&o, q->sym, q->symlen);

@@ -58,15 +58,19 @@ typedef struct ida_ctx {
 	/* calls to the next instruction with no relocation and no callee name
 	 * (relocatable code disassembled without -r), counted since init */
 	uint64_t unreloc_calls;
+	/* render at most this many instructions (0: all); CLAP keeps 1024
+	 * tokens, and every instruction gives at least one */
+	size_t  max_render;
 } ida_ctx;
 
 void ida_init(ida_ctx *c);
 void ida_free(ida_ctx *c);
 
-/* Render n instructions of one function in address order.  has_addr 0:
- * addresses are unknown (no jump rewriting, no stack tracking across
- * jumps).  Returns the number of rendered instructions (trailing padding
- * dropped; at least 1 when n > 0), or -1 when memory runs out. */
+/* Render n instructions of one function in address order (the first
+ * c->max_render of them when that is set).  has_addr 0: addresses are
+ * unknown (no jump rewriting, no stack tracking across jumps).  Returns the
+ * number of rendered instructions (trailing padding dropped; at least 1
+ * when n > 0), or -1 when memory runs out. */
 long ida_render(ida_ctx *c, const ida_insn *in, size_t n, int has_addr, an_err *e);
 /* Names of the function's callees as asm-extract lists them (F_CALLEES:
  * distinct names in the order of the calls, direct jumps and calls/jumps

@@ -555,6 +555,7 @@ int main(int argc, char **argv)
 		w->dict = c.dict;
 		clap_tok_init(&w->ct, &c.v, max_len);
 		ida_init(&w->ida);
+		w->ida.max_render = c.dict ? 0 : max_len;   /* --dict writes whole functions */
 		w->ids = malloc(max_len * sizeof *w->ids);
 		w->types = malloc(max_len * sizeof *w->types);
 		if (!w->ids || !w->types)

@@ -127,6 +127,11 @@ EOC
 	"$A" -r "$T/p.od" | "$D" | jq -r 'select(.name == "sum") | .tok | length' >"$T/raw.n"
 	jq -r 'select(.name == "sum") | .tok | length' "$T/p.json" >"$T/ida.n"
 	[ "$(cat "$T/raw.n")" -gt "$(cat "$T/ida.n")" ] && pass raw-differs || fail raw-differs "raw $(cat "$T/raw.n") rendered $(cat "$T/ida.n")"
+	# rendering only what a cut sequence can hold gives the same tokens as rendering it all
+	"$A" -n 8 "$T/p.od" | "$D" | jq -c '[.tok, .ttype]' >"$T/cut1"
+	"$A" -d "$T/p.od" | "$A" -n 8 | "$D" | jq -c '[.tok, .ttype]' >"$T/cut2"
+	cmp -s "$T/cut1" "$T/cut2" && [ "$(jq -s 'map(.[0] | length) | max' "$T/cut1")" = 8 ] \
+		&& pass bounded-render || fail bounded-render "$(diff "$T/cut1" "$T/cut2" | head -c 300)"
 	objdump -d -M intel --no-show-raw-insn -w "$T/p" | "$A" -d | jq -r 'select(.name == "sum") | .asm | [.[]] | join("\n")' >"$T/sum2.txt"
 	grep -q 'short INSTR' "$T/sum2.txt" && pass objdump-no-raw-w || fail objdump-no-raw-w "$(head -5 "$T/sum2.txt")"
 	objdump -d "$T/p" | "$A" >/dev/null 2>"$T/att.err"; rc=$?
