@@ -61,9 +61,13 @@ float gen_log_softmax(const float *x, float *out, int n)
 	}
 	for (int i = 0; i < n; i++)
 		sum += exp((double)x[i] - mx);
-	lse = (float)(mx + log(sum));
-	for (int i = 0; i < n; i++)
-		out[i] = (float)((double)x[i] - mx - log(sum));
+	{
+		double off = mx + log(sum);
+
+		lse = (float)off;
+		for (int i = 0; i < n; i++)
+			out[i] = (float)((double)x[i] - off);
+	}
 	return lse;
 }
 
