@@ -260,6 +260,14 @@ asmin *asmin_open_fd(int fd, int own_fd, const char *name, enum asmin_fmt fmt,
 			return NULL;
 		}
 	}
+	/* a UTF-8 byte order mark (spreadsheets write one before CSV) */
+	while (r->len < 3 && !r->eof)
+		if (src_fill(r, e) < 0) {
+			asmin_close(r);
+			return NULL;
+		}
+	if (r->len >= 3 && !memcmp(r->buf, "\xef\xbb\xbf", 3))
+		r->pos = 3;
 	r->col_src = 0;
 	r->col_asm = 1;
 	r->col_name = 2;

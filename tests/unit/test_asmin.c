@@ -185,6 +185,12 @@ int main(void)
 	CHECK(rc == -2 && strstr(e.msg, "line 12") && strstr(e.msg, "not closed"), "csv_unclosed", "rc %d %s", rc, e.msg);
 	asmin_close(r);
 
+	/* a byte order mark before a header */
+	r = open_text("\xef\xbb\xbfname,asm\nf,nop\n", ASMIN_AUTO, "bom.csv");
+	rc = r ? asmin_next(r, &f, &e) : -2;
+	CHECK(rc == 1 && str_is(f.name, "f") && f.n == 1 && !f.src, "csv_bom_header", "rc %d %s", rc, rc < 0 ? e.msg : "");
+	asmin_close(r);
+
 	/* CSV without a header: (source, asm, name) */
 	r = open_text("\"int f;\",\"nop\",f\n", ASMIN_CSV, "p.csv");
 	rc = r ? asmin_next(r, &f, &e) : -2;
