@@ -147,7 +147,6 @@ static void msg(void *ctx, int is_error, const char *where, const char *m)
 		fputc('\n', stderr);
 	u->prog.shown = 0;
 	cli_warn("%s: %s%s", where, is_error ? "" : "warning: ", m);
-	(void)is_error;
 }
 
 int main(int argc, char **argv)

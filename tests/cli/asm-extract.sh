@@ -142,6 +142,23 @@ check_status "usage-bad-option" 2 "$X" --no-such-option "$b"
 check_status "usage-bad-min-size" 2 "$X" --min-size x12 "$b"
 check "help" "$X" -h
 
+# standard input
+n=$(cat "$b" | "$X" - | "$D" | wc -l)
+[ "$n" -eq "$(wc -l <"$T/recs2")" ] && pass "stdin" || fail "stdin" "$n records"
+
+# bytes that do not decode inside a function: skipped, shown, counted, and the rest decoded
+if gcc -O1 -o "$T/dit" "$S/data_in_text.c" 2>"$T/gcc.err"; then
+	got=$("$X" -v -F skipper "$T/dit" 2>"$T/err" | "$D" | jq -r '[.asm[] | select(startswith(".byte"))] | join(",")')
+	last=$("$X" -F skipper "$T/dit" | "$D" | jq -r '.asm[-1]')
+	if [ "$got" = ".byte 0x06,.byte 0x07,.byte 0x0e" ] && [ "$last" = ret ] && grep -q "skipped 3 undecodable bytes" "$T/err"; then
+		pass "data-in-text"
+	else
+		fail "data-in-text" "bytes '$got', last '$last', stderr $(head -c 200 "$T/err")"
+	fi
+else
+	fail "data-in-text" "gcc: $(head -c 200 "$T/gcc.err")"
+fi
+
 # archive: every member, ids, relocation callees, the GNU long-name table
 cd "$T" && mkdir -p ar && cd ar || exit 1
 gcc -O0 -c "$S/lib1.c" "$S/lib2.c" && cp lib2.o a_member_with_a_long_name.o &&
