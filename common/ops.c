@@ -335,11 +335,11 @@ void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout, const 
 
 void gelu_forward_cpu(float *out, const float *inp, size_t n)
 {
-	#pragma omp parallel for PAR_N(n)
+	#pragma omp parallel for simd PAR_N(n)
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i];
 
-		out[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+		out[i] = 0.5f * x * (1.0f + verff(x * (float)M_SQRT1_2));
 	}
 }
 
@@ -347,11 +347,11 @@ void gelu_backward_cpu(float *dinp, const float *dout, const float *inp, size_t 
 {
 	const float inv_sqrt_2pi = 0.3989422804014327f;
 
-	#pragma omp parallel for PAR_N(n)
+	#pragma omp parallel for simd PAR_N(n)
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i];
-		float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-		float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
+		float cdf = 0.5f * (1.0f + verff(x * (float)M_SQRT1_2));
+		float pdf = inv_sqrt_2pi * vexpf(-0.5f * x * x);
 
 		dinp[i] = dout[i] * (cdf + x * pdf);
 	}

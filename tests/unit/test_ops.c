@@ -225,6 +225,20 @@ static void test_vexp(void)
 		}
 	}
 	CHECK(worst <= 2.0, "vexpf within 2 ulp of expf", "%.1f ulp at %g", worst, at);
+	worst = 0;
+	for (float x = -6.0f; x < 6.0f; x += 0.0000917f) {
+		float a = verff(x), b = erff(x);
+		double ulp = nextafterf(fabsf(b), INFINITY) - fabsf(b);
+		double u = fabs((double)a - b) / ulp;
+
+		if (u > worst) {
+			worst = u;
+			at = x;
+		}
+	}
+	CHECK(worst <= 3.0, "verff within 3 ulp of erff", "%.1f ulp at %g", worst, at);
+	CHECK(verff(0) == 0 && verff(10) == 1 && verff(-10) == -1 && isnan(verff(NAN)),
+			"verff special values", "%g %g", verff(10), verff(NAN));
 	CHECK(vexpf(-INFINITY) == 0 && vexpf(-200) == 0 && isinf(vexpf(100)) && isnan(vexpf(NAN)) &&
 			vexpf(0) == 1.0f && vexpf(88.5f) == expf(88.5f), "vexpf special values",
 			"%g %g %g %g", vexpf(-INFINITY), vexpf(100), vexpf(NAN), vexpf(0));
