@@ -417,3 +417,22 @@ int metrics_ret_eval(const metrics_ret *r, uint64_t *rank, const unsigned *ks, s
 	free(s);
 	return 0;
 }
+
+void metrics_rank_summary(const uint64_t *rank, const size_t *idx, size_t n,
+			  const unsigned *ks, size_t nk, double *mrr, double *recall)
+{
+	double rr = 0;
+
+	for (size_t m = 0; m < nk; m++)
+		recall[m] = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = rank[idx ? idx[i] : i];
+
+		rr += 1.0 / (double)k;
+		for (size_t m = 0; m < nk; m++)
+			recall[m] += k <= ks[m];
+	}
+	*mrr = n ? rr / (double)n : 0;
+	for (size_t m = 0; m < nk; m++)
+		recall[m] = n ? recall[m] / (double)n : 0;
+}

@@ -120,5 +120,9 @@ int metrics_ret_add(metrics_ret *r, const float *q, const float *t, size_t d,
  * ks[i] (nk of them).  0, or -1 on allocation failure.  n = 0 gives 0s. */
 int metrics_ret_eval(const metrics_ret *r, uint64_t *rank, const unsigned *ks, size_t nk,
 		     double *mrr, double *recall, an_err *e);
+/* *mrr and recall[i] (for ks[i]) of the ranks rank[idx[i]], i < n (idx NULL:
+ * rank[0..n)); 0s when n is 0.  For a subset of the queries (name-score --by). */
+void metrics_rank_summary(const uint64_t *rank, const size_t *idx, size_t n,
+			  const unsigned *ks, size_t nk, double *mrr, double *recall);
 
 #endif

@@ -23,6 +23,7 @@ static const char usage_text[] =
 	"  -p, --per-function    one line per function instead of the summary\n"
 	"                        (TSV with a header; JSON Lines with --json)\n"
 	"  -t, --skip-trivial    leave out main, _start, frame_dummy, ... (see the man page)\n"
+	"  -b, --by FIELD        also a line of scores per value of FIELD (e.g. opt, pkg)\n"
 	"  -s, --synonyms FILE   synonym/abbreviation table (default: the shipped one)\n"
 	"  -S, --no-synonyms     no synonym table\n"
 	"      --no-digits       drop digit runs from the words (as SymLM does)\n"
@@ -100,6 +101,39 @@ typedef struct row {
 	size_t      ret;        /* index into the retrieval pairs, or SIZE_MAX */
 } row;
 
+/* The scores of the records with one value of --by's field. */
+typedef struct group {
+	char       *key;
+	metrics_acc acc;
+	uint64_t    nopred;
+	size_t     *ret, nret, capret;   /* their retrieval pairs */
+} group;
+
+static int group_cmp(const void *a, const void *b)
+{
+	return strcmp(((const group *)a)->key, ((const group *)b)->key);
+}
+
+static group *group_of(group **gs, size_t *ng, const char *key, size_t len)
+{
+	group *g;
+
+	for (size_t i = 0; i < *ng; i++)
+		if (strlen((*gs)[i].key) == len && !memcmp((*gs)[i].key, key, len))
+			return &(*gs)[i];
+	if (!(g = realloc(*gs, (*ng + 1) * sizeof *g)))
+		cli_die(CLI_DATA, "out of memory");
+	*gs = g;
+	g = &g[(*ng)++];
+	memset(g, 0, sizeof *g);
+	if (!(g->key = malloc(len + 1)))
+		cli_die(CLI_DATA, "out of memory");
+	memcpy(g->key, key, len);
+	g->key[len] = 0;
+	metrics_acc_init(&g->acc);
+	return g;
+}
+
 static uint64_t fnv1a(const char *s, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -137,6 +171,80 @@ static json_t *words_json(const metrics_summary_prf *s, const metrics_agg_prf *a
 			 "macro", prf_json(s->macro_p, s->macro_r, s->macro_f1));
 }
 
+/* --by: one object per group, in key order. */
+static json_t *groups_json(const char *by, const group *gs, size_t ng, const uint64_t *rank,
+			   int syn, const unsigned *ks)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < ng; i++) {
+		const group *g = &gs[i];
+		metrics_summary s;
+		json_t *o = json_pack("{s:s}", "key", g->key);
+
+		metrics_acc_summary(&g->acc, &s);
+		json_object_set_new(o, "n", json_integer((json_int_t)s.n));
+		if (g->acc.n > g->nopred) {
+			json_object_set_new(o, "exact", json_real(s.exact));
+			json_object_set_new(o, "exact_norm", json_real(s.exact_norm));
+			json_object_set_new(o, "prefix", json_real(s.prefix));
+			json_object_set_new(o, "char_f1", json_real(s.char_f1));
+			json_object_set_new(o, "word_micro_f1", json_real(s.word.micro_f1));
+			json_object_set_new(o, "word_macro_f1", json_real(s.word.macro_f1));
+			json_object_set_new(o, "word_syn_micro_f1", syn ? json_real(s.word_syn.micro_f1) : json_null());
+		}
+		if (rank && g->nret) {
+			double mrr, rc[4];
+			json_t *rj = json_object();
+
+			metrics_rank_summary(rank, g->ret, g->nret, ks, 4, &mrr, rc);
+			json_object_set_new(o, "retrieval_n", json_integer((json_int_t)g->nret));
+			json_object_set_new(o, "mrr", json_real(mrr));
+			for (int k = 0; k < 4; k++) {
+				char key[16];
+
+				snprintf(key, sizeof key, "%u", ks[k]);
+				json_object_set_new(rj, key, json_real(rc[k]));
+			}
+			json_object_set_new(o, "recall", rj);
+		}
+		json_array_append_new(arr, o);
+	}
+	return json_pack("{s:s, s:o}", "field", by, "groups", arr);
+}
+
+static void groups_print(const char *by, const group *gs, size_t ng, const uint64_t *rank,
+			 int syn, const unsigned *ks)
+{
+	printf("\nby %-16s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", by, "n", "exact", "exact_w",
+	       "prefix", "char_f1", "word_f1", "syn_f1", "MRR", "R@1");
+	for (size_t i = 0; i < ng; i++) {
+		const group *g = &gs[i];
+		metrics_summary s;
+
+		metrics_acc_summary(&g->acc, &s);
+		printf("   %-16.16s %8llu", g->key, (unsigned long long)s.n);
+		if (g->acc.n > g->nopred) {
+			printf(" %8.4f %8.4f %8.4f %8.4f %8.4f", s.exact, s.exact_norm, s.prefix,
+			       s.char_f1, s.word.micro_f1);
+			if (syn)
+				printf(" %8.4f", s.word_syn.micro_f1);
+			else
+				printf(" %8s", "-");
+		} else {
+			printf(" %8s %8s %8s %8s %8s %8s", "-", "-", "-", "-", "-", "-");
+		}
+		if (rank && g->nret) {
+			double mrr, rc[4];
+
+			metrics_rank_summary(rank, g->ret, g->nret, ks, 4, &mrr, rc);
+			printf(" %8.4f %8.4f\n", mrr, rc[0]);
+		} else {
+			printf(" %8s %8s\n", "-", "-");
+		}
+	}
+}
+
 static void print_prf(const char *what, double p, double r, double f1)
 {
 	printf("%-22s %8.4f %8.4f %8.4f\n", what, p, r, f1);
@@ -148,6 +256,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "per-function", no_argument, NULL, 'p' },
 		{ "skip-trivial", no_argument, NULL, 't' },
+		{ "by", required_argument, NULL, 'b' },
 		{ "synonyms", required_argument, NULL, 's' },
 		{ "no-synonyms", no_argument, NULL, 'S' },
 		{ "no-digits", no_argument, NULL, 'D' },
@@ -158,7 +267,9 @@ int main(int argc, char **argv)
 	};
 	static const unsigned ks[] = { 1, 5, 10, 100 };
 	int json = 0, per = 0, skip_triv = 0, no_syn = 0, flags = NAMES_DIGITS, c, status = 0;
-	const char *syn_path = NULL, *qf = F_EMB, *tf = F_SRC_EMB;
+	const char *syn_path = NULL, *qf = F_EMB, *tf = F_SRC_EMB, *by = NULL;
+	group *groups = NULL;
+	size_t ngroups = 0;
 	uint64_t nrec = 0, n_triv = 0, n_noname = 0, n_unscorable = 0, n_nopred = 0, n_bad = 0,
 		 n_noemb = 0;
 	metrics_syn *syn = NULL;
@@ -172,11 +283,12 @@ int main(int argc, char **argv)
 	int rc;
 
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "jpts:Sh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jptb:s:Sh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'p': per = 1; break;
 		case 't': skip_triv = 1; break;
+		case 'b': by = optarg; break;
 		case 's': syn_path = optarg; break;
 		case 'S': no_syn = 1; break;
 		case 'D': flags &= ~NAMES_DIGITS; break;
@@ -205,6 +317,7 @@ int main(int argc, char **argv)
 		metrics_one m = { 0 };
 		int scored = 0;
 		char where[256];
+		group *g = NULL;
 
 		if (rc < 0) {
 			cli_warn("%s", e.msg);
@@ -229,6 +342,14 @@ int main(int argc, char **argv)
 			n_bad++;
 			continue;
 		}
+		if (by) {
+			const char *key = "-";
+			size_t klen = 1;
+
+			if (rec_has(&r, by) && rec_get_str(&r, by, &key, &klen, &e))
+				key = "?", klen = 1;   /* not a string */
+			g = group_of(&groups, &ngroups, key, klen);
+		}
 		if (!name) {
 			n_noname++;
 		} else if (metrics_score(name, nlen, pred, plen, syn, flags, &m)) {
@@ -237,6 +358,10 @@ int main(int argc, char **argv)
 			scored = 1;
 			n_nopred += !rec_has(&r, F_PRED);
 			metrics_acc_add(&acc, &m);
+			if (g) {
+				g->nopred += !rec_has(&r, F_PRED);
+				metrics_acc_add(&g->acc, &m);
+			}
 		}
 		if (rec_has(&r, qf) && rec_has(&r, tf)) {
 			uint64_t group;
@@ -269,6 +394,13 @@ int main(int argc, char **argv)
 					cli_warn("%s: %s: %s", r.src, where, e.msg);
 					n_bad++;
 					ri = SIZE_MAX;
+				} else if (g) {
+					if (g->nret == g->capret) {
+						g->capret = g->capret ? 2 * g->capret : 64;
+						if (!(g->ret = realloc(g->ret, g->capret * sizeof *g->ret)))
+							cli_die(CLI_DATA, "out of memory");
+					}
+					g->ret[g->nret++] = ri;
 				}
 				free(q);
 				free(t);
@@ -301,6 +433,8 @@ int main(int argc, char **argv)
 		int have_ret = ret.n > 0;
 
 		metrics_acc_summary(&acc, &s);
+		if (ngroups)
+			qsort(groups, ngroups, sizeof *groups, group_cmp);
 		if (have_ret) {
 			rank = calloc(ret.n, sizeof *rank);
 			if (!rank || metrics_ret_eval(&ret, rank, ks, 4, &mrr, recall, &e))
@@ -399,6 +533,8 @@ int main(int argc, char **argv)
 			} else {
 				json_object_set_new(o, "retrieval", json_null());
 			}
+			if (by)
+				json_object_set_new(o, "by", groups_json(by, groups, ngroups, rank, syn != NULL, ks));
 			json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
 			putchar('\n');
 			json_decref(o);
@@ -436,9 +572,16 @@ int main(int argc, char **argv)
 			} else {
 				printf("retrieval              none (no record has both %s and %s)\n", qf, tf);
 			}
+			if (by)
+				groups_print(by, groups, ngroups, rank, syn != NULL, ks);
 		}
 		free(rank);
 	}
+	for (size_t i = 0; i < ngroups; i++) {
+		free(groups[i].key);
+		free(groups[i].ret);
+	}
+	free(groups);
 	free(rows);
 	metrics_ret_free(&ret);
 	metrics_syn_free(syn);

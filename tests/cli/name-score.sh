@@ -67,6 +67,13 @@ jcheck operands '.records == 10 and .retrieval.n == 6' "$T/in.mp.gz" - < "$T/in.
 jq -c 'if .id == "a" or .id == "b" then . + {src: "int f(void){}"} else . end' "$T/in.jsonl" | "$RD" -r > "$T/grp.mp"
 jcheck groups "$near"' near(.retrieval.mrr; (1 + 1 + 1/3) / 3)' "$T/grp.mp"
 
+# --by opt: a and b are O0, the rest O2 (no opt: "-").  O0: word tp 3 fp 1 fn 2
+# -> micro F1 2(3/4)(3/5)/(27/20) = 2/3; ranks 1 and 2 -> MRR 3/4.
+jq -c 'if .id == "a" or .id == "b" then . + {opt: "O0"} else . end' "$T/in.jsonl" | "$RD" -r > "$T/by.mp"
+jcheck by "$near"' .by.field == "opt" and (.by.groups | map(.key)) == ["-", "O0"] and near(.by.groups[1].word_micro_f1; 2/3) and near(.by.groups[1].mrr; 0.75) and .by.groups[0].n == 3 and near(.by.groups[0].mrr; 1/3)' -b opt "$T/by.mp"
+"$NS" -b opt "$T/by.mp" > "$T/by.txt"
+grep -q '^   O0  *2  *0.0000  *0.0000  *0.5000 .* 0.7500  *0.5000$' "$T/by.txt" && pass by.table || fail by.table "$(cat "$T/by.txt")"
+
 # No table anywhere: a warning, the plain metrics, exit 0.
 ASMNAME_DATA="$T/none" "$NS" -j "$T/in.mp" > "$T/nt.out" 2> "$T/nt.err"; rc=$?
 if [ $rc -eq 0 ] && grep -q 'no synonym table' "$T/nt.err" && jq -e '.names.word_syn == null' "$T/nt.out" >/dev/null; then

@@ -336,6 +336,24 @@ static void test_ret(void)
 	}
 	metrics_ret_free(&r);
 
+	/* Summaries of subsets of ranks (name-score --by): ranks 1, 2, 3, 120;
+	 * the subset {1, 3} (ranks 2, 120): MRR (1/2 + 1/120)/2 = 61/240,
+	 * R@1 0, R@5 1/2, R@100 1/2; all four: R@100 3/4. */
+	{
+		const uint64_t rk[4] = { 1, 2, 3, 120 };
+		const size_t sub[2] = { 1, 3 };
+		const unsigned k4[4] = { 1, 5, 10, 100 };
+		double m, rc[4];
+
+		metrics_rank_summary(rk, sub, 2, k4, 4, &m, rc);
+		CHECK(near(m, 61.0 / 240) && rc[0] == 0 && near(rc[1], 0.5) && near(rc[3], 0.5),
+		      "rank summary subset", "MRR %f R %f %f %f %f", m, rc[0], rc[1], rc[2], rc[3]);
+		metrics_rank_summary(rk, NULL, 4, k4, 4, &m, rc);
+		CHECK(near(rc[3], 0.75) && near(rc[0], 0.25), "rank summary all", "R@1 %f R@100 %f", rc[0], rc[3]);
+		metrics_rank_summary(rk, NULL, 0, k4, 4, &m, rc);
+		CHECK(m == 0 && rc[0] == 0, "rank summary empty", "MRR %f", m);
+	}
+
 	/* No pairs: MRR 0, no crash. */
 	rc = metrics_ret_eval(&r, NULL, ks, 3, &mrr, rec, &e);
 	CHECK(rc == 0 && mrr == 0 && rec[0] == 0, "ret empty", "rc %d", rc);
