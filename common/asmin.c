@@ -852,6 +852,124 @@ static int looks_ida(const char *s, size_t n)
 	       memmem(s, n, "INSTR", 5) || memmem(s, n, "loc_", 4) || memmem(s, n, "arg_", 4);
 }
 
+/* A Python literal (what pandas writes for a dict or list column):
+ * {'1': 'push    rbp', 2: "retn"} or ['push    rbp'] -> the JSON value, or
+ * NULL.  Strings in single or double quotes with backslash escapes; keys may
+ * be integers. */
+static void py_ws(const char **p, const char *e)
+{
+	while (*p < e && isspace((unsigned char)**p))
+		(*p)++;
+}
+
+static json_t *py_str(const char **p, const char *e)
+{
+	char q = **p;
+	char *buf = malloc((size_t)(e - *p) * 4 + 1);
+	size_t o = 0;
+	if (!buf)
+		return NULL;
+	for ((*p)++; *p < e && **p != q; (*p)++) {
+		char c = **p;
+		if (c == '\\' && *p + 1 < e) {
+			c = *++(*p);
+			unsigned long u = 0;
+			int nd = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
+			if (nd) {
+				for (int k = 0; k < nd && *p + 1 < e && isxdigit((unsigned char)(*p)[1]); k++) {
+					(*p)++;
+					u = u * 16 + (unsigned long)(isdigit((unsigned char)**p) ? **p - '0' : (tolower((unsigned char)**p) - 'a' + 10));
+				}
+				if (u < 0x80) {
+					buf[o++] = (char)u;
+				} else if (u < 0x800) {
+					buf[o++] = (char)(0xc0 | (u >> 6));
+					buf[o++] = (char)(0x80 | (u & 0x3f));
+				} else if (u < 0x10000) {
+					buf[o++] = (char)(0xe0 | (u >> 12));
+					buf[o++] = (char)(0x80 | ((u >> 6) & 0x3f));
+					buf[o++] = (char)(0x80 | (u & 0x3f));
+				} else {
+					buf[o++] = (char)(0xf0 | ((u >> 18) & 7));
+					buf[o++] = (char)(0x80 | ((u >> 12) & 0x3f));
+					buf[o++] = (char)(0x80 | ((u >> 6) & 0x3f));
+					buf[o++] = (char)(0x80 | (u & 0x3f));
+				}
+				continue;
+			}
+			c = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == '0' ? '\0' : c;
+		}
+		buf[o++] = c;
+	}
+	if (*p >= e) {
+		free(buf);
+		return NULL;
+	}
+	(*p)++;
+	json_t *v = json_stringn_nocheck(buf, o);
+	free(buf);
+	return v;
+}
+
+static json_t *py_literal(const char *p, const char *e)
+{
+	py_ws(&p, e);
+	if (p >= e || (*p != '{' && *p != '['))
+		return NULL;
+	int obj = *p++ == '{';
+	json_t *v = obj ? json_object() : json_array();
+	for (;;) {
+		py_ws(&p, e);
+		if (p < e && *p == (obj ? '}' : ']')) {
+			p++;
+			break;
+		}
+		char key[32];
+		if (obj) {
+			if (p < e && (*p == '\'' || *p == '"')) {
+				json_t *k = py_str(&p, e);
+				if (!k || json_string_length(k) >= sizeof key) {
+					json_decref(k);
+					goto bad;
+				}
+				memcpy(key, json_string_value(k), json_string_length(k) + 1);
+				json_decref(k);
+			} else {
+				size_t l = 0;
+				while (p < e && (isdigit((unsigned char)*p) || *p == '-') && l + 1 < sizeof key)
+					key[l++] = *p++;
+				key[l] = 0;
+				if (!l)
+					goto bad;
+			}
+			py_ws(&p, e);
+			if (p >= e || *p++ != ':')
+				goto bad;
+			py_ws(&p, e);
+		}
+		if (p >= e || (*p != '\'' && *p != '"'))
+			goto bad;
+		json_t *x = py_str(&p, e);
+		if (!x)
+			goto bad;
+		if (obj)
+			json_object_set_new(v, key, x);
+		else
+			json_array_append_new(v, x);
+		py_ws(&p, e);
+		if (p < e && *p == ',')
+			p++;
+		else if (p >= e || *p != (obj ? '}' : ']'))
+			goto bad;
+	}
+	py_ws(&p, e);
+	if (p == e)
+		return v;
+bad:
+	json_decref(v);
+	return NULL;
+}
+
 static int csv_asm(asmin *r, const char *s, size_t n, uint64_t line, an_err *e)
 {
 	fbuild *b = &r->b;
@@ -861,6 +979,8 @@ static int csv_asm(asmin *r, const char *s, size_t n, uint64_t line, an_err *e)
 	if (i < n && (s[i] == '{' || s[i] == '[')) {
 		json_error_t je;
 		json_t *v = json_loadb(s + i, n - i, JSON_ALLOW_NUL, &je);
+		if (!v)
+			v = py_literal(s + i, s + n);
 		if (!v) {
 			an_err_set(e, "%s: line %llu: asm field: %s", r->name, (unsigned long long)line, je.text);
 			return -1;

@@ -14,8 +14,9 @@
  *            CRLF or LF) rows of (source, asm, name), or any order given by
  *            a header row naming the columns (source|src|code, asm|assembly,
  *            name|func_name|function_name).  The asm field is a CLAP JSON
- *            dict, a JSON array of strings, or one instruction per line
- *            (objdump lines "  401000:\t55\tpush rbp" are understood).
+ *            dict, a JSON array of strings (or the same as a Python literal,
+ *            as pandas writes them), or one instruction per line (objdump
+ *            lines "  401000:\t55\tpush rbp" are understood).
  *
  * Errors name the input and line; a bad function is reported (-1) and the
  * reader goes on with the next one; an input that cannot go on returns -2. */

@@ -191,6 +191,16 @@ int main(void)
 	CHECK(rc == 1 && str_is(f.name, "f") && f.n == 1 && !f.src, "csv_bom_header", "rc %d %s", rc, rc < 0 ? e.msg : "");
 	asmin_close(r);
 
+	/* the asm field as a Python literal (pandas) */
+	r = open_text("src,asm,name\nx,\"{'1': 'push    rbp', 2: \"\"mov     [rbp+var_8], 0\"\", '3': 'lea     rdi, aS ; \\'%s\\\\n\\''}\",f\n"
+		      "y,\"['nop', 'retn']\",g\n", ASMIN_CSV, "py.csv");
+	rc = r ? asmin_next(r, &f, &e) : -2;
+	CHECK(rc == 1 && f.n == 3 && f.keys && f.keys[1][0] == '2' && text_is(&f, 1, "mov     [rbp+var_8], 0") &&
+	      text_is(&f, 2, "lea     rdi, aS ; '%s\\n'") && f.is_ida, "csv_python_dict", "rc %d %s n %zu", rc, rc < 0 ? e.msg : "", f.n);
+	rc = r ? asmin_next(r, &f, &e) : -2;
+	CHECK(rc == 1 && f.n == 2 && !f.keys && text_is(&f, 1, "retn"), "csv_python_list", "rc %d", rc);
+	asmin_close(r);
+
 	/* CSV without a header: (source, asm, name) */
 	r = open_text("\"int f;\",\"nop\",f\n", ASMIN_CSV, "p.csv");
 	rc = r ? asmin_next(r, &f, &e) : -2;
