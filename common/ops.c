@@ -193,6 +193,67 @@ int matmul_backward_bf16_cpu(float *dinp, const float *dout, const uint16_t *w,
 
 /* --------------------------------------------------------- normalization */
 
+/* Sums over a row: float lanes (vectorized) inside blocks of 256, blocks
+ * added in double, so that long rows keep double-like accuracy. */
+#define VBLK 256
+
+static double vsum(const float *x, int n)
+{
+	double s = 0;
+
+	for (int c0 = 0; c0 < n; c0 += VBLK) {
+		int e = n - c0 < VBLK ? n : c0 + VBLK;
+		float f = 0;
+
+		#pragma omp simd reduction(+:f)
+		for (int c = c0; c < e; c++)
+			f += x[c];
+		s += f;
+	}
+	return s;
+}
+
+/* Σ (x - mu)^2 */
+static double vsumsq(const float *x, int n, float mu)
+{
+	double s = 0;
+
+	for (int c0 = 0; c0 < n; c0 += VBLK) {
+		int e = n - c0 < VBLK ? n : c0 + VBLK;
+		float f = 0;
+
+		#pragma omp simd reduction(+:f)
+		for (int c = c0; c < e; c++)
+			f += (x[c] - mu) * (x[c] - mu);
+		s += f;
+	}
+	return s;
+}
+
+/* Σ a*b*w and Σ a*b*w*((x - mu) * rs): the two sums of the norm backwards */
+static void vnorm_sums(const float *dy, const float *w, const float *x, float mu, float rs,
+		int n, double *s1, double *s2)
+{
+	double a = 0, b = 0;
+
+	for (int c0 = 0; c0 < n; c0 += VBLK) {
+		int e = n - c0 < VBLK ? n : c0 + VBLK;
+		float f1 = 0, f2 = 0;
+
+		#pragma omp simd reduction(+:f1, f2)
+		for (int c = c0; c < e; c++) {
+			float dn = dy[c] * w[c];
+
+			f1 += dn;
+			f2 += dn * ((x[c] - mu) * rs);
+		}
+		a += f1;
+		b += f2;
+	}
+	*s1 = a;
+	*s2 = b;
+}
+
 void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *inp,
 		const float *weight, const float *bias, float eps, int M, int C)
 {
@@ -200,21 +261,21 @@ void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *in
 	for (int m = 0; m < M; m++) {
 		const float *x = inp + (size_t)m * C;
 		float *y = out + (size_t)m * C;
-		double s = 0, v = 0;
-
-		for (int c = 0; c < C; c++)
-			s += x[c];
-		double mu = C > 0 ? s / C : 0;
-		for (int c = 0; c < C; c++) {
-			double d = x[c] - mu;
-
-			v += d * d;
-		}
-		double var = C > 0 ? v / C : 0;
-		float rs = (float)(1.0 / sqrt(var + eps));
+		double mu = C > 0 ? vsum(x, C) / C : 0;
 		float fmu = (float)mu;
-		for (int c = 0; c < C; c++)
-			y[c] = (x[c] - fmu) * rs * weight[c] + (bias ? bias[c] : 0.0f);
+		/* the small difference between mu and fmu is ignored: (x - fmu) is
+		 * what the output uses, so the variance is taken about it too */
+		double var = C > 0 ? vsumsq(x, C, fmu) / C : 0;
+		float rs = (float)(1.0 / sqrt(var + eps));
+		if (bias) {
+			#pragma omp simd
+			for (int c = 0; c < C; c++)
+				y[c] = (x[c] - fmu) * rs * weight[c] + bias[c];
+		} else {
+			#pragma omp simd
+			for (int c = 0; c < C; c++)
+				y[c] = (x[c] - fmu) * rs * weight[c];
+		}
 		if (mean)
 			mean[m] = fmu;
 		if (rstd)
@@ -232,15 +293,11 @@ void layernorm_backward_cpu(float *dinp, float *dweight, float *dbias, const flo
 			const float *x = inp + (size_t)m * C, *dy = dout + (size_t)m * C;
 			float *dx = dinp + (size_t)m * C;
 			float mu = mean[m], rs = rstd[m];
-			double s1 = 0, s2 = 0;
+			double s1, s2;
 
-			for (int c = 0; c < C; c++) {
-				float dn = dy[c] * weight[c];
-
-				s1 += dn;
-				s2 += (double)dn * ((x[c] - mu) * rs);
-			}
+			vnorm_sums(dy, weight, x, mu, rs, C, &s1, &s2);
 			float m1 = (float)(s1 / C), m2 = (float)(s2 / C);
+			#pragma omp simd
 			for (int c = 0; c < C; c++) {
 				float xh = (x[c] - mu) * rs;
 
@@ -281,11 +338,9 @@ void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float 
 	for (int m = 0; m < M; m++) {
 		const float *x = inp + (size_t)m * C;
 		float *y = out + (size_t)m * C;
-		double ss = 0;
-
-		for (int c = 0; c < C; c++)
-			ss += (double)x[c] * x[c];
+		double ss = vsumsq(x, C, 0.0f);
 		float rs = (float)(1.0 / sqrt((C > 0 ? ss / C : 0) + eps));
+		#pragma omp simd
 		for (int c = 0; c < C; c++)
 			y[c] = x[c] * rs * weight[c];
 		if (rstd)
@@ -302,11 +357,11 @@ void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout, const 
 			const float *x = inp + (size_t)m * C, *dy = dout + (size_t)m * C;
 			float *dx = dinp + (size_t)m * C;
 			float rs = rstd[m];
-			double s = 0;
+			double s1, s;
 
-			for (int c = 0; c < C; c++)
-				s += (double)dy[c] * weight[c] * (x[c] * rs);
+			vnorm_sums(dy, weight, x, 0.0f, rs, C, &s1, &s);
 			float m2 = (float)(s / C);
+			#pragma omp simd
 			for (int c = 0; c < C; c++)
 				dx[c] = rs * (dy[c] * weight[c] - x[c] * rs * m2);
 		}
@@ -423,23 +478,6 @@ void scale_cpu(float *x, float s, size_t n)
 
 /* --------------------------------------------------------------- softmax */
 
-/* Σ x in double, four chains (the exp loops stay free of reductions so
- * that they vectorize). */
-static double sum_f64(const float *x, int n)
-{
-	double a = 0, b = 0, c = 0, d = 0;
-	int j = 0;
-
-	for (; j + 4 <= n; j += 4) {
-		a += x[j];
-		b += x[j + 1];
-		c += x[j + 2];
-		d += x[j + 3];
-	}
-	for (; j < n; j++)
-		a += x[j];
-	return (a + b) + (c + d);
-}
 
 void softmax_forward_cpu(float *out, const float *inp, int M, int N)
 {
@@ -460,7 +498,7 @@ void softmax_forward_cpu(float *out, const float *inp, int M, int N)
 		#pragma omp simd
 		for (int j = 0; j < N; j++)
 			y[j] = vexpf(x[j] - mx);
-		s = sum_f64(y, N);
+		s = vsum(y, N);
 		float inv = (float)(1.0 / s);
 		#pragma omp simd
 		for (int j = 0; j < N; j++)
@@ -628,7 +666,7 @@ static double row_lse(const float *x, int N)
 		#pragma omp simd
 		for (int j = 0; j < n; j++)
 			t[j] = vexpf(x[j0 + j] - mx);
-		s += sum_f64(t, n);
+		s += vsum(t, n);
 	}
 	return mx + log(s);
 }

@@ -1,17 +1,20 @@
 /* ops_cpu.c: times the CPU ops of common/ops.h (tests/bench/ops_cpu.sh
  * builds it and runs PyTorch on the same shapes for the ratio).  Prints
- * "case milliseconds" lines, the best of REPS runs.  Usage: ops_cpu REPS */
+ * "case milliseconds" lines, the best of REPS runs.  Usage: ops_cpu REPS [cpu]
+ * (cpu: process CPU time instead of wall time, for a loaded machine). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "ops.h"
 
+static clockid_t clk = CLOCK_MONOTONIC;
+
 static double now(void)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(clk, &t);
 	return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		reps = atoi(argv[1]) > 0 ? atoi(argv[1]) : 3;
+	if (argc > 2 && argv[2][0] == 'c')
+		clk = CLOCK_PROCESS_CPUTIME_ID;
 
 	int M = 256, K = 2048, N = 2048;
 	float *x = rnd((size_t)M * K, 1), *w = rnd((size_t)N * K, 2), *b = rnd(N, 3);

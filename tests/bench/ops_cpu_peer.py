@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch on the shapes of tests/bench/ops_cpu.c: "case milliseconds" lines,
-best of REPS.  Usage: ops_cpu_peer.py REPS THREADS"""
+best of REPS.  Usage: ops_cpu_peer.py REPS THREADS [cpu]  (cpu: process CPU time)"""
 import sys
 import time
 
@@ -10,14 +10,15 @@ import torch.nn.functional as F
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
 torch.manual_seed(0)
+clock = time.process_time if len(sys.argv) > 3 and sys.argv[3] == "cpu" else time.perf_counter
 
 
 def timeit(name, fn):
     best = 1e30
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     print(f"{name} {best * 1e3:.3f}", flush=True)
 
 
