@@ -9,21 +9,25 @@
 #      measured copy bandwidth;
 #   5. run every other test (tests/run.sh).
 # Everything is printed; a copy goes to $GPU_CHECK_OUT (default: $OUT when
-# the device runner sets it, else $O/gpu-check): log.txt and results.md, a
-# section ready to append to tests/bench/RESULTS.md.  Nothing in the tree is
+# the device runner sets it, else $O/build/gpu-check): log.txt and results.md, a
+# section ready to append to tests/bench/RESULTS.md.  No tracked file is
 # modified.  Exit status: 0 when every stage passed, else 1 (all stages run).
+# Under a 10-minute limit a call (the device runner's), SKIP_SUITE=1 runs
+# stages 1-4 (a few minutes) and a second call without it finishes stage 5
+# (the build is then already there).
 #
-# Environment: O (build dir, default build-gpu), JOBS (default nproc),
+# Environment: O (build dir as make's O=, default . : build/ and bin/, both
+# ignored by git, kept between calls on the device runner), JOBS (default nproc),
 # NVCC_ARCH (default -arch=sm_90), QUICK=1 (smaller benchmark runs),
 # SKIP_SUITE=1 (stop after the benchmark), ASMNAME_TF32=1 (TF32 products).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
-O=${O:-build-gpu}
+O=${O:-.}
 case "$O" in /*) ;; *) O="$root/$O" ;; esac
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 NVCC_ARCH=${NVCC_ARCH:--arch=sm_90}
-res=${GPU_CHECK_OUT:-${OUT:-$O/gpu-check}}
+res=${GPU_CHECK_OUT:-${OUT:-$O/build/gpu-check}}
 mkdir -p "$res" "$O" || exit 1
 log="$res/log.txt"
 : >"$log"
@@ -76,8 +80,8 @@ printf '_gpucheck_cflags:\n\t@echo $(CFLAGS)\n_gpucheck_ldlibs:\n\t@echo $(LDLIB
 cflags=$(make -s --no-print-directory -f Makefile -f "$flags" CUDA=1 O="$O" _gpucheck_cflags | sed 's/-MMD -MP//')
 ldlibs=$(make -s --no-print-directory -f Makefile -f "$flags" CUDA=1 O="$O" _gpucheck_ldlibs)
 rm -f "$flags"
-bench="$O/bench/kernels"
-mkdir -p "$O/bench"
+bench="$O/build/bench-kernels"
+mkdir -p "$O/build"
 if [ -f "$lib" ]; then
 	# shellcheck disable=SC2086
 	if ! logged cc $cflags -Itests tests/bench/kernels.c "$lib" $ldlibs -o "$bench"; then
