@@ -173,7 +173,7 @@ static int encode(worker *c, rec *r, size_t n, int has_addr, int is_ida, const c
 	if (clap_tok_function(&c->ct, c->txt, c->tlen, keys, klen, m, c->ids, c->types, &ntok, e) < 0)
 		return -1;
 	c->st.funcs++;
-	c->st.instrs += m;
+	c->st.instrs += n;     /* all of the input's, rendered or not, for a common denominator */
 	count(c, c->ids, ntok);
 	if (rec_set_i32(r, F_TOK, c->ids, ntok) || rec_set_i32(r, F_TTYPE, c->types, ntok)) {
 		an_err_set(e, "out of memory");
