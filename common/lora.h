@@ -83,7 +83,9 @@ int  lora_cache_init(lora_cache *c, an_dev *d, int Mmax, int K, int N, int r, in
 void lora_cache_free(lora_cache *c, an_dev *d);
 
 /* y = base(x) + scale · (drop(x) A^T) B^T.  r = 0 (or A NULL) is the base
- * alone.  p > 0 needs a cache made with dropout; seed picks the mask. */
+ * alone.  p > 0 needs a cache made with dropout; seed picks the mask (element
+ * i of x[M,K] is kept when lora_keep(seed, i, p)): give every linear and every
+ * step its own seed (a hash of step, layer and module), or they share masks. */
 int lora_forward(an_dev *d, float *y /*[M,N]*/, const float *x /*[M,K]*/,
 		const lora_base *base, const float *A /*[r,K]*/, const float *B /*[N,r]*/,
 		int r, float scale, float p, uint64_t seed, lora_cache *c, int M, an_err *e);
