@@ -81,6 +81,22 @@ int32_t gen_greedy(const float *logits, int n)
 	return best;
 }
 
+void gen_repetition_penalty(float *logits, int V, const int32_t *prev, int n, float penalty,
+			    unsigned char *seen)
+{
+	for (int i = 0; i < n; i++) {
+		int32_t t = prev[i];
+
+		if (t < 0 || t >= V || (seen[t >> 3] & (1u << (t & 7))))
+			continue;
+		seen[t >> 3] |= (unsigned char)(1u << (t & 7));
+		logits[t] = logits[t] < 0 ? logits[t] * penalty : logits[t] / penalty;
+	}
+	for (int i = 0; i < n; i++)
+		if (prev[i] >= 0 && prev[i] < V)
+			seen[prev[i] >> 3] = 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* sampling: a max-heap of (logit, id) gives tokens in descending order
  * lazily, so top-k and a small nucleus cost O(V + m log V), not a sort */

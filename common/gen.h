@@ -1,7 +1,7 @@
 /* gen.h: decoding strategies for llm-decode, as pure functions over logits
  * (no model here, so they test on hand-made numbers).
  *
- *  - gen_log_softmax, gen_greedy;
+ *  - gen_log_softmax, gen_greedy, gen_repetition_penalty;
  *  - gen_sample: temperature, top-k, top-p (nucleus) sampling with a seeded
  *    xoshiro256** generator, filters in transformers' order (temperature,
  *    then top-k keeping ties, then top-p keeping each token whose preceding
@@ -41,6 +41,13 @@ float gen_log_softmax(const float *x, float *out, int n);
 /* Index of the largest value (the first one on ties; NaN never wins);
  * -1 when n <= 0 or all are NaN. */
 int32_t gen_greedy(const float *logits, int n);
+
+/* transformers' repetition penalty, in place: every distinct id in
+ * prev[0..n) (prompt and generated tokens) has its logit divided by
+ * penalty when positive, multiplied when negative.  seen: scratch of
+ * (V + 7) / 8 bytes, zero on entry and left zero. */
+void gen_repetition_penalty(float *logits, int V, const int32_t *prev, int n, float penalty,
+			    unsigned char *seen);
 
 typedef struct gen_sample_opts {
 	float temperature;  /* <= 0: greedy */

@@ -57,6 +57,16 @@ static void test_softmax_greedy(void)
 	CHECK(fabsf(x[1] + 1.4076059644f) < 1e-5, "gen log_softmax in place", "%g", x[1]);
 	CHECK(gen_greedy(g, 5) == 1, "gen greedy first max, NaN skipped", "%d", gen_greedy(g, 5));
 	CHECK(gen_greedy(allnan, 2) == -1 && gen_greedy(g, 0) == -1, "gen greedy nothing", "failed");
+	{
+		/* ids 0 (twice), 1 and an out-of-range one; penalty 2: 2 -> 1, -2 -> -4 */
+		float r[12] = { 2, -2, 1, 0.5f, 0, 0, 0, 0, 0, 0, 0, 3 };
+		int32_t prev[5] = { 0, 1, 0, 99, 11 };
+		unsigned char seen[2] = { 0, 0 };
+
+		gen_repetition_penalty(r, 12, prev, 5, 2.0f, seen);
+		CHECK(r[0] == 1 && r[1] == -4 && r[2] == 1 && r[3] == 0.5f && r[11] == 1.5f && seen[0] == 0 &&
+		      seen[1] == 0, "gen repetition penalty", "%g %g %g %g", r[0], r[1], r[2], r[11]);
+	}
 }
 
 /* Draw many tokens and count them. */
