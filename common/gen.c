@@ -144,25 +144,29 @@ size_t gen_sample_work(int n)
 	return n > 0 ? (size_t)n * (sizeof(hent) + sizeof(double) + sizeof(int32_t)) : 0;
 }
 
-int32_t gen_sample(const float *logits, int n, const gen_sample_opts *o, gen_rng *r, void *work)
+/* The kept tokens, descending, into ids[] with unnormalized weights w[];
+ * returns how many (0 when there is no token at all). */
+static int sample_filter(const float *logits, int n, const gen_sample_opts *o, hent *h, int32_t *ids, double *w)
 {
-	hent *h = work;
-	double *w = (double *)(h + n);
-	int32_t *ids = (int32_t *)(w + n);
 	int hn = 0, m = 0;
 	float mx;
-	double inv_t, total = 0, u, acc;
+	double inv_t, total = 0;
 
 	if (n <= 0)
-		return -1;
-	if (o->temperature <= 0)
-		return gen_greedy(logits, n);
-	inv_t = 1.0 / o->temperature;
+		return 0;
 	for (int i = 0; i < n; i++)
 		if (!isnan(logits[i]) && logits[i] > -INFINITY)
 			h[hn++] = (hent){ logits[i], i };
-	if (hn == 0)
-		return gen_greedy(logits, n);
+	if (o->temperature <= 0 || hn == 0) {
+		int32_t g = gen_greedy(logits, n);
+
+		if (g < 0)
+			return 0;
+		ids[0] = g;
+		w[0] = 1;
+		return 1;
+	}
+	inv_t = 1.0 / o->temperature;
 	for (int i = hn / 2 - 1; i >= 0; i--)
 		h_down(h, hn, i);
 	mx = h[0].v;
@@ -207,11 +211,36 @@ int32_t gen_sample(const float *logits, int n, const gen_sample_opts *o, gen_rng
 			w[m++] = exp(((double)e.v - mx) * inv_t);
 		}
 	}
-	total = 0;
+	return m;
+}
+
+int gen_sample_filter(const float *logits, int n, const gen_sample_opts *o, void *work, int32_t *ids, double *p)
+{
+	int m = sample_filter(logits, n, o, work, ids, p);
+	double total = 0;
+
+	for (int i = 0; i < m; i++)
+		total += p[i];
+	for (int i = 0; i < m; i++)
+		p[i] /= total;
+	return m;
+}
+
+int32_t gen_sample(const float *logits, int n, const gen_sample_opts *o, gen_rng *r, void *work)
+{
+	hent *h = work;
+	double *w = (double *)(h + (n > 0 ? n : 0));
+	int32_t *ids = (int32_t *)(w + (n > 0 ? n : 0));
+	int m = sample_filter(logits, n, o, h, ids, w);
+	double total = 0, u, acc = 0;
+
+	if (m == 0)
+		return -1;
+	if (m == 1)
+		return ids[0];
 	for (int i = 0; i < m; i++)
 		total += w[i];
 	u = gen_rng_uniform(r) * total;
-	acc = 0;
 	for (int i = 0; i < m; i++) {
 		acc += w[i];
 		if (u < acc)

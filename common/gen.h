@@ -62,6 +62,12 @@ typedef struct gen_sample_opts {
  * -1 when n <= 0. */
 size_t  gen_sample_work(int n);
 int32_t gen_sample(const float *logits, int n, const gen_sample_opts *o, gen_rng *r, void *work);
+/* The distribution gen_sample draws from: the kept tokens in the order
+ * above into ids[], their probabilities (softmax of logits / temperature
+ * over the kept set) into p[] (both with room for n); returns how many
+ * (1, the greedy token with p 1, when temperature <= 0; 0 when n <= 0 or
+ * every logit is NaN). */
+int gen_sample_filter(const float *logits, int n, const gen_sample_opts *o, void *work, int32_t *ids, double *p);
 
 /* ---- beam search ------------------------------------------------------- */
 

@@ -159,6 +159,91 @@ static void fill(float *row, double a, double b, double c)
 	row[2] = (float)log(c);
 }
 
+static const char *root(void)
+{
+	const char *r = getenv("ROOT");
+
+	return r && *r ? r : ".";
+}
+
+static int parse_list(char *s, double *v, int cap)
+{
+	int n = 0;
+
+	for (char *t = strtok(s, ","); t && n < cap; t = strtok(NULL, ","))
+		v[n++] = strtod(t, NULL);
+	return n;
+}
+
+/* gen_sample_filter against transformers' warpers (tests/gen/gen_gen.py). */
+static void test_sample_golden(void)
+{
+	char path[4096], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int ncase = 0, bad_set = 0, bad_p = 0;
+	char why[256] = "";
+
+	snprintf(path, sizeof path, "%s/tests/golden/gen/sample.tsv", root());
+	f = fopen(path, "r");
+	CHECK(f != NULL, "gen sample golden file", "%s missing", path);
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		char *fld[7], *p = line;
+		int nf = 0, V, nk, m;
+		static double lg[1024], kept[1024], prob[1024], p2[1024];
+		static float l32[1024];
+		static int32_t ids[1024];
+		static unsigned char work[1024 * 32];
+		gen_sample_opts o;
+
+		if (line[0] == '#')
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		while (nf < 7) {
+			fld[nf++] = p;
+			p = strchr(p, '\t');
+			if (!p)
+				break;
+			*p++ = 0;
+		}
+		if (nf != 7)
+			continue;
+		o.temperature = strtof(fld[1], NULL);
+		o.top_k = atoi(fld[2]);
+		o.top_p = strtof(fld[3], NULL);
+		V = parse_list(fld[4], lg, 1024);
+		nk = parse_list(fld[5], kept, 1024);
+		parse_list(fld[6], prob, 1024);
+		for (int i = 0; i < V; i++)
+			l32[i] = (float)lg[i];
+		m = gen_sample_filter(l32, V, &o, work, ids, p2);
+		ncase++;
+		if (m != nk) {
+			if (!bad_set)
+				snprintf(why, sizeof why, "%s: %d kept, want %d", fld[0], m, nk);
+			bad_set++;
+			continue;
+		}
+		for (int i = 0; i < m; i++) {
+			if (ids[i] != (int32_t)kept[i]) {
+				if (!bad_set)
+					snprintf(why, sizeof why, "%s: token %d is %d, want %d", fld[0], i, ids[i], (int)kept[i]);
+				bad_set++;
+				break;
+			}
+			if (fabs(p2[i] - prob[i]) > 1e-5 * prob[i] + 1e-7)
+				bad_p++;
+		}
+	}
+	free(line);
+	fclose(f);
+	CHECK(ncase > 30 && bad_set == 0, "gen sample filter = transformers' kept tokens", "%d of %d cases differ; %s",
+	      bad_set, ncase, why);
+	CHECK(ncase > 30 && bad_p == 0, "gen sample filter = transformers' probabilities", "%d probabilities differ", bad_p);
+}
+
 static void test_beam(void)
 {
 	gen_beam b;
@@ -306,6 +391,7 @@ int main(void)
 	test_rng();
 	test_softmax_greedy();
 	test_sample();
+	test_sample_golden();
 	test_beam();
 	test_names();
 	test_vote();
