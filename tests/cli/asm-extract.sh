@@ -176,6 +176,11 @@ got=$(jq -r 'select(.name == "lib1_entry") | .callees | sort | join(",")' "$T/ar
 [ "$got" = "lib1_helper,lib2_twice" ] && pass "ar-reloc-callees" || fail "ar-reloc-callees" "got '$got'"
 got=$(jq -r 'select(.id | contains("(fsec.o)")) | select(.name == "lib2_len") | "\(.id) \(.callees | sort | join(","))"' "$T/ar.json")
 [ "$got" = "$T/lib.a(fsec.o):.text.lib2_len:0x0 lib2_twice,strlen" ] && pass "ar-function-sections" || fail "ar-function-sections" "got '$got'"
+# a call to a static function in another section: relocation against the section symbol
+gcc -O0 -ffunction-sections -c "$S/lib1.c" -o "$T/l1f.o"
+got=$("$X" "$T/l1f.o" | "$D" | jq -r 'select(.name == "lib1_entry") | "\(.id) \(.callees | sort | join(","))"')
+[ "$got" = "$T/l1f.o:.text.lib1_entry:0x0 lib1_helper,lib2_twice" ] && pass "o-section-symbol-callee" \
+	|| fail "o-section-symbol-callee" "got '$got'"
 n=$(jq -r '.id' "$T/ar.json" | sort | uniq -d | wc -l)
 [ "$n" -eq 0 ] && pass "ar-unique-ids" || fail "ar-unique-ids" "$n duplicate ids"
 n=$(jq -r 'select(.id | contains("(a_member_with_a_long_name.o)")) | .name' "$T/ar.json" | wc -l)
