@@ -312,6 +312,71 @@ out:
 	return rc;
 }
 
+/* One special token of special_tokens_map.json (a string or {"content", ...}). */
+static int special_one(wp_vocab *v, json_t *t, an_err *e)
+{
+	json_t *c = json_is_string(t) ? t : json_object_get(t, "content");
+	if (!json_is_string(c))
+		return 0;
+	int32_t id = wp_id(v, json_string_value(c), json_string_length(c));
+	if (id < 0)
+		return 0;
+	for (size_t i = 0; i < v->n_added; i++)
+		if (v->added[i].id == id)
+			return 0;
+	void *np = realloc(v->added, (v->n_added + 1) * sizeof *v->added);
+	if (!np) {
+		an_err_set(e, "out of memory");
+		return -1;
+	}
+	v->added = np;
+	wp_added *a = &v->added[v->n_added++];
+	a->off = v->off[id];
+	a->len = v->len[id];
+	a->id = id;
+	a->normalized = json_is_object(t) ? (uint8_t)jbool(t, "normalized", 0) : 0;
+	a->lstrip = json_is_object(t) ? (uint8_t)jbool(t, "lstrip", 0) : 0;
+	a->rstrip = json_is_object(t) ? (uint8_t)jbool(t, "rstrip", 0) : 0;
+	a->single_word = json_is_object(t) ? (uint8_t)jbool(t, "single_word", 0) : 0;
+	a->special = 1;
+	return 0;
+}
+
+static int special_map(wp_vocab *v, const char *path, an_err *e)
+{
+	char mpath[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	json_error_t je;
+
+	snprintf(mpath, sizeof mpath, "%.*sspecial_tokens_map.json", slash ? (int)(slash - path + 1) : 0, path);
+	if (stat(mpath, &st) < 0)
+		return 0;
+	json_t *m = json_load_file(mpath, 0, &je);
+	if (!m) {
+		an_err_set(e, "%s: line %d, column %d: %s", mpath, je.line, je.column, je.text);
+		return -1;
+	}
+	const char *k;
+	json_t *t;
+	int rc = 0;
+	json_object_foreach(m, k, t) {
+		if (json_is_array(t)) {
+			size_t i;
+			json_t *x;
+			json_array_foreach(t, i, x)
+				if ((rc = special_one(v, x, e)) < 0)
+					break;
+		} else {
+			rc = special_one(v, t, e);
+		}
+		if (rc < 0)
+			break;
+	}
+	json_decref(m);
+	return rc;
+}
+
 static int load_vocab_txt(wp_vocab *v, const char *path, an_err *e)
 {
 	FILE *f = fopen(path, "r");
@@ -388,6 +453,11 @@ static int load_vocab_txt(wp_vocab *v, const char *path, an_err *e)
 		an_err_set(e, "%s: unk token %s is not in the vocabulary", path, unk);
 		goto out;
 	}
+	/* no added tokens in tokenizer_config.json: the special tokens of
+	 * special_tokens_map.json (CLAP's INSTR1..INSTR1024 are there) are
+	 * added tokens, as transformers makes them */
+	if (!v->n_added && special_map(v, path, e) < 0)
+		goto out;
 	rc = 0;
 out:
 	json_decref(cfg);

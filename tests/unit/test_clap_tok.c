@@ -3,6 +3,7 @@
  * vectors of reference/clap-asm.md §3.4, and tests/golden/clap_tok.jsonl
  * made by tests/gen/clap_tok_golden.py with HuggingFace `tokenizers`. */
 #include <jansson.h>
+#include <unistd.h>
 
 #include "clap_tok.h"
 #include "test.h"
@@ -252,5 +253,35 @@ int main(void)
 	CHECK(wp_load(&v, "/nonexistent/dir", &e) < 0 && strstr(e.msg, "/nonexistent/dir"), "load_missing", "%s", e.msg);
 	run(shared, "", "json");                 /* the directory: tokenizer.json */
 	run(shared, "vocab.txt", "vocabtxt");    /* vocab.txt + tokenizer_config.json */
+
+	/* vocab.txt with special_tokens_map.json only: INSTR<k> still added tokens */
+	char dir[] = "/tmp/test_clap_tok_XXXXXX", a[4200], b[4200];
+	if (mkdtemp(dir)) {
+		const char *names[] = { "vocab.txt", "special_tokens_map.json" };
+		for (int i = 0; i < 2; i++) {
+			char rp[4096];
+			snprintf(a, sizeof a, "%s/vendor/clap-asm/%s", realpath(shared, rp) ? rp : shared, names[i]);
+			snprintf(b, sizeof b, "%s/%s", dir, names[i]);
+			if (symlink(a, b) < 0)
+				printf("# symlink %s: failed\n", b);
+		}
+		wp_vocab v2;
+		int32_t ids[64];
+		size_t n = 0;
+		wp_scratch sc = {0};
+		int ok = wp_load(&v2, dir, &e) == 0;
+		if (ok) {
+			long k = wp_encode(&v2, &sc, "jle     short INSTR14", 21, ids, 64, &n, &e);
+			ok = v2.n_added >= 1029 && k == 3 && ids[0] == 1555 && ids[1] == 1190 && ids[2] == 19;
+			wp_scratch_free(&sc);
+			wp_free(&v2);
+		}
+		CHECK(ok, "vocabtxt_special_map", "%s", ok ? "" : e.msg);
+		for (int i = 0; i < 2; i++) {
+			snprintf(b, sizeof b, "%s/%s", dir, names[i]);
+			unlink(b);
+		}
+		rmdir(dir);
+	}
 	return t_done();
 }
