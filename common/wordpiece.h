@@ -18,7 +18,7 @@
  *
  * The vocabulary is loaded at run time from tokenizer.json (jansson) or from
  * vocab.txt (line i = id i; added tokens then come from tokenizer_config.json
- * beside it when present).  Lookups go through an open-addressing hash
+ * beside it when present, else from special_tokens_map.json).  Lookups go through an open-addressing hash
  * table; encoding allocates nothing per token: the caller's wp_scratch holds
  * the buffers and grows only when a longer text comes. */
 #ifndef ASMNAME_WORDPIECE_H
