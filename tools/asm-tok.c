@@ -191,6 +191,33 @@ static void emit(ctx *c, const rec *r)
 		cli_write_failed(&e);
 }
 
+/* A record whose asm is one string: its lines are the instructions. */
+static int encode_lines(worker *c, rec *r, const char *s, size_t len, an_err *e)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; ) {
+		const char *nl = memchr(s + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - s) : len;
+		size_t a = i, b = end;
+		while (a < b && (s[a] == ' ' || s[a] == '\t' || s[a] == '\r'))
+			a++;
+		while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r'))
+			b--;
+		if (b > a) {
+			if (grow_txt(c, n + 1) < 0) {
+				an_err_set(e, "out of memory");
+				return -1;
+			}
+			memset(&c->ii[n], 0, sizeof c->ii[n]);
+			c->ii[n].text = s + a;
+			c->ii[n].len = b - a;
+			n++;
+		}
+		i = end + 1;
+	}
+	return encode(c, r, n, 0, 0, NULL, NULL, NULL, NULL, e);
+}
+
 /* One asm-extract record: its asm, asm_addr and callees -> tok, ttype. */
 static int encode_rec(worker *c, rec *r, an_err *e)
 {
@@ -200,8 +227,15 @@ static int encode_rec(worker *c, rec *r, an_err *e)
 	const char *id = NULL, *fname = NULL;
 	size_t idl, nl;
 
-	if (rec_get_strv(r, F_ASM, &v, &n, e) < 0)
-		return -1;
+	const char *one;
+	size_t onelen;
+	if (rec_get_strv(r, F_ASM, &v, &n, e) < 0) {
+		/* one string, an instruction a line */
+		an_err e2;
+		if (rec_get_str(r, F_ASM, &one, &onelen, &e2) < 0)
+			return -1;
+		return encode_lines(c, r, one, onelen, e);
+	}
 	if (grow_txt(c, n) < 0) {
 		an_err_set(e, "out of memory");
 		return -1;

@@ -68,6 +68,10 @@ jq -c '{id: "r:1", name: "bs", extra: 7, asm: [.[]]}' "$CS/bubblesort.json" | "$
 [ "$(jq -c .tok "$T/sha3.json")" = "$(cat "$T/twice")" ] && pass records-ida-text || fail records-ida-text "$(head -c 200 "$T/twice")"
 "$A" -F rec -r <"$T/in.rec" | "$D" | jq -c .tok | grep -qF "$BUB_TOK" && pass records-forced || fail records-forced "-F rec differs"
 
+# asm as one string, an instruction a line
+printf '{"id":"s","asm":"push    rbp\\nmov     rbp, rsp\\n\\nretn\\n"}\n' | "$D" -r | "$A" | "$D" | jq -c .tok >"$T/lines"
+[ "$(cat "$T/lines")" = '[1234,1171,1159,1171,1178,1340]' ] && pass records-asm-string || fail records-asm-string "$(cat "$T/lines")"
+
 # bad input: the place is named, the rest goes on, exit 1
 printf '{"id":"a","asm":["nop"]}\n{"id":"bad","asm":5}\n{"id":"c","asm":["retn"]}\n' | "$D" -r >"$T/bad.rec"
 "$A" "$T/bad.rec" >"$T/bad.out" 2>"$T/bad.err"; rc=$?
