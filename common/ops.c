@@ -193,25 +193,7 @@ int matmul_backward_bf16_cpu(float *dinp, const float *dout, const uint16_t *w,
 
 /* --------------------------------------------------------- normalization */
 
-/* Sums over a row: float lanes (vectorized) inside blocks of 256, blocks
- * added in double, so that long rows keep double-like accuracy. */
 #define VBLK 256
-
-static double vsum(const float *x, int n)
-{
-	double s = 0;
-
-	for (int c0 = 0; c0 < n; c0 += VBLK) {
-		int e = n - c0 < VBLK ? n : c0 + VBLK;
-		float f = 0;
-
-		#pragma omp simd reduction(+:f)
-		for (int c = c0; c < e; c++)
-			f += x[c];
-		s += f;
-	}
-	return s;
-}
 
 /* Σ (x - mu)^2 */
 static double vsumsq(const float *x, int n, float mu)
@@ -261,7 +243,7 @@ void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *in
 	for (int m = 0; m < M; m++) {
 		const float *x = inp + (size_t)m * C;
 		float *y = out + (size_t)m * C;
-		double mu = C > 0 ? vsum(x, C) / C : 0;
+		double mu = C > 0 ? vsumf(x, C) / C : 0;
 		float fmu = (float)mu;
 		/* the small difference between mu and fmu is ignored: (x - fmu) is
 		 * what the output uses, so the variance is taken about it too */
@@ -498,7 +480,7 @@ void softmax_forward_cpu(float *out, const float *inp, int M, int N)
 		#pragma omp simd
 		for (int j = 0; j < N; j++)
 			y[j] = vexpf(x[j] - mx);
-		s = vsum(y, N);
+		s = vsumf(y, N);
 		float inv = (float)(1.0 / s);
 		#pragma omp simd
 		for (int j = 0; j < N; j++)
@@ -666,7 +648,7 @@ static double row_lse(const float *x, int N)
 		#pragma omp simd
 		for (int j = 0; j < n; j++)
 			t[j] = vexpf(x[j0 + j] - mx);
-		s += vsum(t, n);
+		s += vsumf(t, n);
 	}
 	return mx + log(s);
 }

@@ -379,12 +379,18 @@ static float attn_probs(float *P, int lim, const attn_dims *a, const int *mb, in
 	int rl = key_limit(a, i);
 	float mx = -INFINITY;
 
-	for (int j = 0; j < lim; j++) {
-		if (j >= rl || (mb && !mb[j]))
-			P[j] = -INFINITY;
-		else if (P[j] > mx)
-			mx = P[j];
+	if (rl > lim)
+		rl = lim;
+	for (int j = rl < 0 ? 0 : rl; j < lim; j++)       /* causal: keys after i */
+		P[j] = -INFINITY;
+	if (mb) {
+		#pragma omp simd
+		for (int j = 0; j < rl; j++)
+			P[j] = mb[j] ? P[j] : -INFINITY;
 	}
+	#pragma omp simd reduction(max:mx)
+	for (int j = 0; j < rl; j++)
+		mx = P[j] > mx ? P[j] : mx;
 	if (lse_in) {
 		float l = *lse_in;
 
@@ -402,15 +408,10 @@ static float attn_probs(float *P, int lim, const attn_dims *a, const int *mb, in
 		memset(P, 0, (size_t)lim * sizeof *P);
 		return -INFINITY;
 	}
-	double s0 = 0, s1 = 0;
 	#pragma omp simd
 	for (int j = 0; j < lim; j++)
 		P[j] = vexpf(P[j] - mx);
-	for (int j = 0; j + 1 < lim; j += 2) {
-		s0 += P[j];
-		s1 += P[j + 1];
-	}
-	double sum = s0 + s1 + (lim % 2 ? P[lim - 1] : 0.0f);
+	double sum = vsumf(P, lim);
 	float inv = (float)(1.0 / sum);
 	#pragma omp simd
 	for (int j = 0; j < lim; j++)

@@ -77,4 +77,22 @@ static inline float verff(float x)
 	return __builtin_copysignf(r, x);
 }
 
+/* Σ x[0..n): float lanes (vectorized) inside blocks of 256, the blocks
+ * added in double, so that long rows keep double-like accuracy. */
+static inline double vsumf(const float *x, int n)
+{
+	double s = 0;
+
+	for (int c0 = 0; c0 < n; c0 += 256) {
+		int e = n - c0 < 256 ? n : c0 + 256;
+		float f = 0;
+
+		#pragma omp simd reduction(+:f)
+		for (int c = c0; c < e; c++)
+			f += x[c];
+		s += f;
+	}
+	return s;
+}
+
 #endif
