@@ -72,9 +72,9 @@ struct extractor {
 	elf_file    dbg;
 	int         have_dbg;
 	fn         *dfns;
-	size_t      ndfns;
+	size_t      ndfns, capdfns;
 	const char **dnames;
-	size_t      ndnames;
+	size_t      ndnames, capdnames;
 	const unsigned char *dbg_id;
 	size_t      dbg_idlen;
 	char        dbg_name[512];
@@ -338,31 +338,43 @@ static int fn_secaddr_cmp(const void *pa, const void *pb)
 	return a->addr < b->addr ? -1 : a->addr > b->addr;
 }
 
+void ext_clear_debug(extractor *x)
+{
+	if (x->have_dbg)
+		elf_free(&x->dbg);
+	x->have_dbg = 0;
+	x->ndfns = x->ndnames = 0;
+	x->dbg_id = NULL;
+	x->dbg_idlen = 0;
+}
+
 int ext_set_debug(extractor *x, const void *buf, size_t len, const char *name, an_err *e)
 {
-	size_t capd = 0, capn = 0;
-
+	ext_clear_debug(x);
 	if (elf_parse(&x->dbg, buf, len, e))
 		return -1;
 	x->have_dbg = 1;
 	snprintf(x->dbg_name, sizeof x->dbg_name, "%s", name);
 	if (!x->dbg.symtab) {
 		an_err_set(e, "no .symtab to take names from");
-		return -1;
+		goto fail;
 	}
 	if (collect_syms(x, &x->dbg, x->dbg.symtab, x->dbg.nsymtab, 1) ||
-	    group_cands(x, &x->dfns, &x->ndfns, &capd, &x->dnames, &x->ndnames, &capn)) {
+	    group_cands(x, &x->dfns, &x->ndfns, &x->capdfns, &x->dnames, &x->ndnames, &x->capdnames)) {
 		an_err_set(e, "out of memory");
-		return -1;
+		goto fail;
 	}
 	if (x->ndfns == 0) {
 		an_err_set(e, "no function symbols");
-		return -1;
+		goto fail;
 	}
 	if (x->ndfns > 1)
 		qsort(x->dfns, x->ndfns, sizeof *x->dfns, fn_addr_cmp);
 	x->dbg_id = elf_build_id(&x->dbg, &x->dbg_idlen);
 	return 0;
+fail:
+	ext_clear_debug(x);
+	return -1;
 }
 
 /* --- one ELF file ----------------------------------------------------- */

@@ -65,6 +65,8 @@ void ext_free(extractor *x);
 /* Take names from a separate debug file (its .symtab), matched by address.
  * buf must stay valid until ext_free.  -1 when it has no usable symbols. */
 int ext_set_debug(extractor *x, const void *buf, size_t len, const char *name, an_err *e);
+/* Forget the debug file (the buffer may then be freed). */
+void ext_clear_debug(extractor *x);
 
 /* Extract every function of an ELF file or every member of an archive.
  * bin is the name used in "bin" and "id".  0: done (errors in members went

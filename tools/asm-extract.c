@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "elf.h"
 #include "extract.h"
 
 static void usage(int status)
@@ -24,7 +25,8 @@ static void usage(int status)
 		"      --named           only functions with a name\n"
 		"      --unnamed         only functions without a name\n"
 		"  -F, --function F      only the function named F, or at address 0xF\n"
-		"      --debug FILE      take names from this separate debug file\n"
+		"      --debug FILE|DIR  take names from this separate debug file, or from\n"
+		"                        DIR/.build-id/xx/yyyy.debug by each file's build-id\n"
 		"  -z, --gzip            gzip the output\n"
 		"  -f, --force           write records even to a terminal\n"
 		"  -v, --verbose         report skipped bytes, odd tables, totals\n"
@@ -149,6 +151,48 @@ static void msg(void *ctx, int is_error, const char *where, const char *m)
 	cli_warn("%s: %s%s", where, is_error ? "" : "warning: ", m);
 }
 
+/* --debug DIR: load DIR/.build-id/xx/rest.debug for the ELF file in b
+ * (nothing for archives or files without a build-id).  1: loaded into
+ * x (dbg holds its bytes); 0: none; a missing or bad one is a warning. */
+static int debug_for(extractor *x, const char *dir, const char *path, const blob *b, blob *dbg,
+		     void *u)
+{
+	char hex[2 * 64 + 1], dp[8192];
+	const unsigned char *id;
+	elf_file f;
+	size_t n;
+	an_err e;
+
+	if (!elf_is_elf(b->p, b->n) || elf_parse(&f, b->p, b->n, &e))
+		return 0;
+	id = elf_build_id(&f, &n);
+	if (!id || n < 2 || n > 64) {
+		elf_free(&f);
+		msg(u, 0, path, "no build-id to find its debug file by");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	elf_free(&f);
+	snprintf(dp, sizeof dp, "%s/.build-id/%.2s/%s.debug", dir, hex, hex + 2);
+	if (access(dp, R_OK) != 0) {
+		char m[8300];
+
+		snprintf(m, sizeof m, "no debug file %s", dp);
+		msg(u, 0, path, m);
+		return 0;
+	}
+	if (blob_load(dbg, dp, &e) || ext_set_debug(x, dbg->p, dbg->n, dp, &e)) {
+		char m[AN_ERR_LEN + 8300];
+
+		snprintf(m, sizeof m, "debug file %s: %s", dp, e.msg);
+		msg(u, 0, path, m);
+		blob_free(dbg);
+		return 0;
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -165,7 +209,7 @@ int main(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	ext_opts o = { 0 };
-	const char **secs = NULL, *debug = NULL;
+	const char **secs = NULL, *debug = NULL, *debug_dir = NULL;
 	int force = 0, gz = 0, c, status = CLI_OK;
 	blob dbg = { 0 };
 	extractor *x;
@@ -210,19 +254,29 @@ int main(int argc, char **argv)
 	if (!(x = ext_new(&o, emit, msg, &u, &e)))
 		cli_die(CLI_DATA, "%s", e.msg);
 	if (debug) {
-		if (blob_load(&dbg, debug, &e) || ext_set_debug(x, dbg.p, dbg.n, debug, &e))
+		struct stat st;
+
+		if (stat(debug, &st) == 0 && S_ISDIR(st.st_mode))
+			debug_dir = debug;
+		else if (blob_load(&dbg, debug, &e) || ext_set_debug(x, dbg.p, dbg.n, debug, &e))
 			cli_die(CLI_DATA, "%s: %s", debug, e.msg);
 	}
 	for (int i = optind; i < argc; i++) {
-		blob b;
-		int rc;
+		blob b, fdbg = { 0 };
+		int rc, have = 0;
 
 		if (blob_load(&b, argv[i], &e)) {
 			msg(&u, 1, argv[i], e.msg);
 			status = CLI_DATA;
 			continue;
 		}
+		if (debug_dir)
+			have = debug_for(x, debug_dir, argv[i], &b, &fdbg, &u);
 		rc = ext_buffer(x, argv[i], b.p, b.n, &e);
+		if (have) {
+			ext_clear_debug(x);
+			blob_free(&fdbg);
+		}
 		blob_free(&b);
 		if (rc == -2)
 			cli_write_failed(&e);

@@ -115,6 +115,21 @@ if [ -f "$T/f0.debug" ] && [ -f "$T/f2.s" ]; then
 	grep -q "build-id differs" "$T/err" && pass "debug-build-id-warning" || fail "debug-build-id-warning" "$(cat "$T/err")"
 fi
 
+# --debug DIR: the debug file found by build-id under DIR/.build-id/
+id=$(readelf -n "$T/f2" | awk '/Build ID/ { print $3 }')
+if [ -n "$id" ]; then
+	rest=${id#??}
+	mkdir -p "$T/dd/.build-id/${id%"$rest"}"
+	cp "$T/f2.debug" "$T/dd/.build-id/${id%"$rest"}/$rest.debug"
+	recs --debug "$T/dd" "$T/f2.s" "$T/f0.s" >"$T/dd.out" 2>"$T/dd.err"
+	if head -n "$(wc -l <"$T/recs2")" "$T/dd.out" | cmp -s - "$T/recs2" &&
+		[ "$(awk '$3 != "-"' "$T/dd.out" | wc -l)" -eq "$(wc -l <"$T/recs2")" ] &&
+		grep -q "f0.s: warning: no debug file" "$T/dd.err"; then pass "debug-dir"
+	else fail "debug-dir" "$(head -c 300 "$T/dd.err")"; fi
+else
+	skip "debug-dir" "gcc made no build-id"
+fi
+
 # options
 b="$T/f2"
 n=$("$X" --named "$b.s" | "$D" | wc -l)
