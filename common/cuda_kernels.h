@@ -145,9 +145,14 @@ int cu_rope_forward(cudaStream_t s, float *out, const float *inp, const float *c
 int cu_rope_backward(cudaStream_t s, float *dinp, const float *dout, const float *cos_tab,
 		const float *sin_tab, const int *pos, int p0, int B, int T, int H, int D,
 		int pairing, an_err *e);
-/* Head dims up to 256. */
+/* Head dims up to 256.  When there are few query rows (decoding) the keys
+ * are split among several warps whose partial softmaxes are merged
+ * (flash-decoding); that needs cu_attention_ws_bytes(a) bytes of ws (with
+ * less, or ws NULL, one warp walks all the keys of a query). */
+size_t cu_attention_ws_bytes(const attn_dims *a);
 int cu_attention_forward(cudaStream_t s, float *out, float *lse, const float *q, const float *k,
-		const float *v, const int *kmask, const attn_dims *a, an_err *e);
+		const float *v, const int *kmask, const attn_dims *a, void *ws, size_t ws_bytes,
+		an_err *e);
 int cu_attention_backward(cudaStream_t s, float *dq, float *dk, float *dv, const float *dout,
 		const float *q, const float *k, const float *v, const float *out, const float *lse,
 		const int *kmask, const attn_dims *a, an_err *e);

@@ -326,7 +326,12 @@ static int cuda_rope_backward(an_dev *d, float *dinp, const float *dout, const f
 static int cuda_attention_forward(an_dev *d, float *out, float *lse, const float *q,
 		const float *k, const float *v, const int *kmask, const attn_dims *a, an_err *e)
 {
-	return cu_attention_forward(STREAM(d), out, lse, q, k, v, kmask, a, e);
+	size_t need = cu_attention_ws_bytes(a);
+	void *ws = need ? ws_get(d, need, e) : NULL;
+
+	if (need && !ws)
+		return -1;
+	return cu_attention_forward(STREAM(d), out, lse, q, k, v, kmask, a, ws, need, e);
 }
 
 static int cuda_attention_backward(an_dev *d, float *dq, float *dk, float *dv, const float *dout,

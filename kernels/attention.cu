@@ -5,7 +5,9 @@
  * an online softmax runs over the keys, so memory is O(1) per query; the
  * backward recomputes the probabilities from lse in two passes as the CPU
  * op does (dq per query; dk/dv per key over the queries that see it), so
- * every output row has one writer and no atomics are needed.  Simple and
+ * every output row has one writer and no atomics are needed.  With few
+ * query rows (decoding one token) the keys of a row are split among warps
+ * and the partial softmaxes merged (flash-decoding).  Simple and
  * exact rather than fast: no tensor cores (see tests/bench for its speed
  * against the cuBLAS batched-scores path). */
 #include "cuda_common.cuh"
@@ -103,6 +105,118 @@ static __global__ void attn_forward_kernel(float *out, float *lse, const float *
 	}
 	if (lse && lane == 0)
 		lse[((size_t)b * a.Hq + h) * a.Tq + i] = sum > 0 ? mx + logf(sum) : -INFINITY;
+}
+
+/* Flash-decoding: split S of query row qi walks keys [s*chunk, (s+1)*chunk)
+ * and leaves its unnormalized accumulator, running max and sum in
+ * part[(qi*S + s)*(D+2) + ...] (acc[D], max, sum). */
+template <int DPL>
+static __global__ void attn_split_kernel(float *part, const float *q, const float *k,
+		const float *v, const int *kmask, attn_dims a, int S, int chunk)
+{
+	int lane = threadIdx.x & 31;
+	long w = (long)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);
+	int D = a.D, grp = a.Hq / a.Hkv;
+	size_t qs = (size_t)a.Hq * D, ks = (size_t)a.Hkv * D;
+
+	if (w >= (long)a.B * a.Hq * a.Tq * S)
+		return;
+	int sp = (int)(w % S);
+	long qi = w / S;
+	int i = (int)(qi % a.Tq), h = (int)(qi / a.Tq % a.Hq), b = (int)(qi / a.Tq / a.Hq);
+	const float *kb = k + (size_t)b * a.Tkmax * ks + (size_t)(h / grp) * D;
+	const float *vb = v + (size_t)b * a.Tkmax * ks + (size_t)(h / grp) * D;
+	const int *mb = kmask ? kmask + (size_t)b * a.Tkmax : NULL;
+	float qr[DPL], acc[DPL];
+	float mx = -INFINITY, sum = 0;
+	int lim = key_limit(a, i), j1 = (sp + 1) * chunk;
+
+	if (j1 > lim)
+		j1 = lim;
+	wload<DPL>(qr, q + ((size_t)b * a.Tq + i) * qs + (size_t)h * D, D, lane);
+#pragma unroll
+	for (int t = 0; t < DPL; t++)
+		acc[t] = 0;
+	for (int j = sp * chunk; j < j1; j++) {
+		if (mb && !mb[j])
+			continue;
+		const float *vj = vb + (size_t)j * ks;
+		float sc = a.scale * wdot<DPL>(qr, kb + (size_t)j * ks, D, lane);
+		float r = 1.0f, p = 1.0f;
+
+		if (sc > mx) {
+			r = expf(mx - sc);
+			mx = sc;
+		} else {
+			p = expf(sc - mx);
+		}
+		sum = sum * r + p;
+#pragma unroll
+		for (int t = 0; t < DPL; t++) {
+			int d = lane + 32 * t;
+
+			acc[t] = acc[t] * r + (d < D ? p * vj[d] : 0.0f);
+		}
+	}
+	float *pp = part + ((size_t)qi * S + sp) * (D + 2);
+#pragma unroll
+	for (int t = 0; t < DPL; t++) {
+		int d = lane + 32 * t;
+
+		if (d < D)
+			pp[d] = acc[t];
+	}
+	if (lane == 0) {
+		pp[D] = mx;
+		pp[D + 1] = sum;
+	}
+}
+
+/* Merge the S partial softmaxes of each query row: a warp per row. */
+static __global__ void attn_combine_kernel(float *out, float *lse, const float *part, attn_dims a,
+		int S)
+{
+	int lane = threadIdx.x & 31;
+	long qi = (long)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);
+	int D = a.D;
+
+	if (qi >= (long)a.B * a.Hq * a.Tq)
+		return;
+	int i = (int)(qi % a.Tq), h = (int)(qi / a.Tq % a.Hq), b = (int)(qi / a.Tq / a.Hq);
+	const float *pq = part + (size_t)qi * S * (D + 2);
+	float *oi = out + ((size_t)b * a.Tq + i) * ((size_t)a.Hq * D) + (size_t)h * D;
+	float M = -INFINITY, L = 0;
+
+	for (int s = lane; s < S; s += 32)
+		M = fmaxf(M, pq[(size_t)s * (D + 2) + D]);
+	M = cu_warp_max(M);
+	if (M == -INFINITY) {           /* no key visible to this query */
+		for (int d = lane; d < D; d += 32)
+			oi[d] = 0.0f;
+		if (lse && lane == 0)
+			lse[((size_t)b * a.Hq + h) * a.Tq + i] = -INFINITY;
+		return;
+	}
+	for (int s = lane; s < S; s += 32) {
+		float m = pq[(size_t)s * (D + 2) + D];
+
+		if (m != -INFINITY)
+			L += pq[(size_t)s * (D + 2) + D + 1] * expf(m - M);
+	}
+	L = cu_warp_sum(L);
+	for (int d = lane; d < D; d += 32) {
+		float o = 0;
+
+		for (int s = 0; s < S; s++) {
+			float m = pq[(size_t)s * (D + 2) + D];
+
+			if (m != -INFINITY)
+				o += pq[(size_t)s * (D + 2) + d] * expf(m - M);
+		}
+		oi[d] = o / L;
+	}
+	if (lse && lane == 0)
+		lse[((size_t)b * a.Hq + h) * a.Tq + i] = M + logf(L);
 }
 
 /* dq_i = scale Σ_j p_ij (dout_i·v_j - dout_i·out_i) k_j */
@@ -249,16 +363,70 @@ static int check_dims(const attn_dims *a, an_err *e)
 	else { const int DPLV = 8; CALL; } \
 } while (0)
 
+/* Streaming multiprocessors of the current device (asked once). */
+static int att_sms(void)
+{
+	static int sms = 0;
+	int dev;
+
+	if (!sms && cudaGetDevice(&dev) == cudaSuccess &&
+	    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+		sms = 0;
+	return sms > 0 ? sms : 132;
+}
+
+/* Key splits per query row: enough warps for ~16 per SM, at least 32 keys
+ * a split, at most 128 splits; 1 when the query rows alone fill the GPU. */
+static int att_splits(const attn_dims *a, int *chunk)
+{
+	long warps = (long)a->B * a->Hq * a->Tq, want = 16L * att_sms();
+	int S = 1;
+
+	if (warps > 0 && warps < want && a->Tk >= 64) {
+		long s = (want + warps - 1) / warps, smax = a->Tk / 32;
+
+		if (s > smax)
+			s = smax;
+		S = (int)(s > 128 ? 128 : s);
+	}
+	*chunk = S > 1 ? (a->Tk + S - 1) / S : a->Tk;
+	return S;
+}
+
+extern "C" size_t cu_attention_ws_bytes(const attn_dims *a)
+{
+	int chunk, S = att_splits(a, &chunk);
+
+	if (S <= 1 || a->D <= 0)
+		return 0;
+	return (size_t)a->B * a->Hq * a->Tq * S * (a->D + 2) * sizeof(float);
+}
+
 extern "C" int cu_attention_forward(cudaStream_t s, float *out, float *lse, const float *q,
-		const float *k, const float *v, const int *kmask, const attn_dims *a, an_err *e)
+		const float *k, const float *v, const int *kmask, const attn_dims *a, void *ws,
+		size_t ws_bytes, an_err *e)
 {
 	long warps = (long)a->B * a->Hq * a->Tq;
-	unsigned blocks = (unsigned)((warps + ATT_WARPS - 1) / ATT_WARPS);
+	int chunk, S;
 
 	if (check_dims(a, e) < 0)
 		return -1;
 	if (warps <= 0)
 		return 0;
+	S = att_splits(a, &chunk);
+	if (S > 1 && ws && ws_bytes >= cu_attention_ws_bytes(a)) {
+		unsigned blocks = (unsigned)((warps * S + ATT_WARPS - 1) / ATT_WARPS);
+
+		DISPATCH_DPL(a->D, (attn_split_kernel<DPLV><<<blocks, 32 * ATT_WARPS, 0, s>>>(
+				(float *)ws, q, k, v, kmask, *a, S, chunk)));
+		CU_LAUNCHED(e, "attention_split");
+		attn_combine_kernel<<<(unsigned)((warps + ATT_WARPS - 1) / ATT_WARPS), 32 * ATT_WARPS, 0, s>>>(
+				out, lse, (const float *)ws, *a, S);
+		CU_LAUNCHED(e, "attention_combine");
+		return 0;
+	}
+	unsigned blocks = (unsigned)((warps + ATT_WARPS - 1) / ATT_WARPS);
+
 	DISPATCH_DPL(a->D, (attn_forward_kernel<DPLV><<<blocks, 32 * ATT_WARPS, 0, s>>>(out, lse,
 			q, k, v, kmask, *a)));
 	CU_LAUNCHED(e, "attention_forward");

@@ -217,6 +217,8 @@ struct att_arg {
 	attn_dims a;
 	float *q, *k, *v, *o, *lse;
 	float *sq, *sk, *sv, *sp, *so;    /* cuBLAS reference: [BH, T, D] and scores */
+	void *ws;
+	size_t ws_bytes;
 	int ours;
 };
 static void att_fn(void *p, int i)
@@ -226,7 +228,7 @@ static void att_fn(void *p, int i)
 	int BH = a->B * a->Hq;
 
 	if (t->ours) {
-		RUN(cu_attention_forward(S, t->o, t->lse, t->q, t->k, t->v, NULL, a, &e));
+		RUN(cu_attention_forward(S, t->o, t->lse, t->q, t->k, t->v, NULL, a, t->ws, t->ws_bytes, &e));
 		return;
 	}
 	RUN(cu_blas_scores_batched(BL, t->sp, t->sq, t->sk, BH, a->Tq, a->Tk, a->D, a->scale, &e));
@@ -245,6 +247,8 @@ static int bench_attention(int B, int T, int Hq, int Hkv, int D, int causal)
 	t.o = dmalloc(nq * 4); t.lse = dmalloc(BH * T * 4);
 	t.sq = drand(BH * T * D, 1); t.sk = drand(BH * T * D, 1); t.sv = drand(BH * T * D, 1);
 	t.sp = dmalloc(BH * T * T * 4); t.so = dmalloc(BH * T * D * 4);
+	t.ws_bytes = cu_attention_ws_bytes(&t.a);
+	t.ws = t.ws_bytes ? dmalloc(t.ws_bytes) : NULL;
 	t.ours = 0;
 	double tb = timeit(att_fn, &t);
 	t.ours = 1;
@@ -255,6 +259,27 @@ static int bench_attention(int B, int T, int Hq, int Hkv, int D, int causal)
 			tb * 1e3, ok ? "" : " NON-FINITE");
 	cudaFree(t.q); cudaFree(t.k); cudaFree(t.v); cudaFree(t.o); cudaFree(t.lse);
 	cudaFree(t.sq); cudaFree(t.sk); cudaFree(t.sv); cudaFree(t.sp); cudaFree(t.so);
+	cudaFree(t.ws);
+	return ok;
+}
+
+/* One decoding step over a long KV cache: bytes of K and V read per second. */
+static int bench_attention_decode(int B, int Tk, int Hq, int Hkv, int D)
+{
+	struct att_arg t = {.a = {.B = B, .Tq = 1, .Tk = Tk, .Tkmax = Tk, .Hq = Hq, .Hkv = Hkv,
+		.D = D, .p0 = Tk - 1, .causal = 1, .scale = 1.0f / sqrtf((float)D)}, .ours = 1};
+	size_t nq = (size_t)B * Hq * D, nk = (size_t)B * Tk * Hkv * D;
+
+	t.q = drand(nq, 1); t.k = drand(nk, 1); t.v = drand(nk, 1);
+	t.o = dmalloc(nq * 4); t.lse = dmalloc((size_t)B * Hq * 4);
+	t.ws_bytes = cu_attention_ws_bytes(&t.a);
+	t.ws = t.ws_bytes ? dmalloc(t.ws_bytes) : NULL;
+	double tt = timeit(att_fn, &t), bytes = 2.0 * nk * 4;
+	int ok = finite_dev(t.o, nq);
+	printf("| attention decode B%d Tq1 Tk%d H%d/%d D%d (split keys: %s) | %.1f us | %.0f GB/s of K+V | %.0f%% of copy bandwidth%s |\n",
+			B, Tk, Hq, Hkv, D, t.ws ? "yes" : "no", tt * 1e6, bytes / tt / 1e9,
+			100 * bytes / tt / copy_bw, ok ? "" : " NON-FINITE");
+	cudaFree(t.q); cudaFree(t.k); cudaFree(t.v); cudaFree(t.o); cudaFree(t.lse); cudaFree(t.ws);
 	return ok;
 }
 
@@ -417,6 +442,7 @@ int main(int argc, char **argv)
 	ok &= bench_matmul(2048, 2048, 2048, 0);
 	ok &= bench_attention(4, quick ? 512 : 1024, 16, 2, 128, 1);
 	ok &= bench_attention(8, 512, 12, 12, 64, 0);
+	ok &= bench_attention_decode(8, 4096, 16, 2, 128);   /* Qwen2.5-3B heads */
 	ok &= bench_nf4(11008, 2048, 1, 0);    /* Qwen2.5-3B gate/up */
 	ok &= bench_nf4(2048, 11008, 1, 0);    /* down */
 	ok &= bench_nf4(2048, 2048, 1, 0);     /* q/o */

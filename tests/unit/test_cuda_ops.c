@@ -642,6 +642,10 @@ int main(void)
 	test_attention(1, 33, 33, 40, 8, 2, 128, 0, 1, 0);    /* decoder prefill */
 	test_attention(2, 1, 21, 32, 4, 1, 72, 20, 1, 0);     /* one decode step */
 	test_attention(1, 5, 5, 5, 2, 1, 256, 0, 1, 0);
+	/* few query rows, many keys: the split-key (flash-decoding) path */
+	test_attention(2, 1, 300, 320, 8, 2, 128, 299, 1, 1);
+	test_attention(1, 3, 200, 256, 4, 4, 64, 197, 1, 0);
+	test_attention(1, 2, 100, 100, 2, 1, 40, 0, 0, 1);
 	test_rows_ids();
 	test_losses();
 	test_optim(100003);
