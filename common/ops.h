@@ -155,9 +155,12 @@ void rope_backward_cpu(float *dinp /*[B,T,H,D]*/, const float *dout /*[B,T,H,D]*
  * Masks: causal (key j visible to query i iff j <= p0 + i) and/or kmask
  * (key j of item b visible iff kmask[b*Tkmax + j] != 0, the padding mask).
  * A query that sees no key gets out = 0 and lse = -inf.
- * Memory: scratch of 128 x Tk floats per call (2x in the backward), not
+ * Memory: scratch of 128 x Tk floats per thread (2x in the backward), not
  * B x H x Tq x Tk: sgemm over blocks of 128 queries of one head; the backward
- * recomputes the probabilities from lse (flash-attention style). */
+ * recomputes the probabilities from lse (flash-attention style).  Threads
+ * split (item, head, block) units in the forward and (item, kv head) units
+ * in the backward.  The padding mask of a query row itself is not applied:
+ * padded queries get ordinary outputs (as in PyTorch); mask them downstream. */
 typedef struct attn_dims {
 	int   B, Tq, Tk, Tkmax;  /* batch, queries, keys visible, key rows in k/v */
 	int   Hq, Hkv, D;        /* query heads, kv heads, head dim */
