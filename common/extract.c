@@ -388,7 +388,6 @@ typedef struct file_ctx {
 	elf_rel        *rel;    /* relocations of relsec (REL files) */
 	size_t          nrel, relsec, relsym;
 	unsigned char  *dupname; /* [nsec] REL: 1 when another executable section has the same name */
-	int             stripped;
 } file_ctx;
 
 static int take_budget(extractor *x, uint64_t n)
@@ -1137,7 +1136,6 @@ static int ext_elf(extractor *x, const char *bin, const char *where, const void 
 			goto oom;
 		fix_sizes(&f, x->fns, x->nfns);
 	} else {
-		fc.stripped = 1;
 		if (f.type == ELF_ET_REL) {
 			/* a relocatable object without symbols: one function per section */
 			x->nfns = x->nnames = 0;
@@ -1184,6 +1182,8 @@ out:
 	free(fc.got);
 	free(fc.rel);
 	free(fc.dupname);
+	if (x->cache.tcap > (16u << 20))
+		dis_buf_free(&x->cache);   /* do not hold a big file's text for the next one */
 	elf_free(&f);
 	return rc;
 }
