@@ -18,6 +18,7 @@ void llmdec_opts_default(llmdec_opts *o)
 	o->temperature = 0.8f;
 	o->top_p = 0.95f;
 	o->length_penalty = 0.0f;
+	o->no_stop = 0;
 }
 
 /* ------------------------------------------------------------- templates */
@@ -305,10 +306,12 @@ static int ends_with(const llmdec *g, const row *r, int32_t t, const char **b, s
 	*n = 0;
 	*b = NULL;
 	if (is_eos(g, t))
-		return 1;
+		return !g->o.no_stop;
 	*b = bpe_token_bytes(g->tok, t, n);
 	if (!*b)
 		*n = 0;
+	if (g->o.no_stop)
+		return 0;
 	return gen_ident_ends(r->text, r->tlen, *b ? *b : "", *n) || r->tlen + *n >= TEXT_MAX;
 }
 

@@ -61,6 +61,8 @@ typedef struct llmdec_opts {
 	float temperature;     /* sampling (default 0.8) */
 	float top_p;           /* sampling nucleus (default 0.95) */
 	float length_penalty;  /* beam ranking exponent (default 0) */
+	int   no_stop;         /* 1: ignore EOS and identifier ends, generate max_new
+				* tokens (benchmarks) */
 } llmdec_opts;
 
 void llmdec_opts_default(llmdec_opts *o);

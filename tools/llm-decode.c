@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -42,6 +43,7 @@ static const char usage_text[] =
 	"      --max-callees N    callees named in the prompt (default 16)\n"
 	"      --max-prompt N     prefix rows + prompt tokens at most (default 512)\n"
 	"  -n, --max-tokens N     generated tokens at most (default 24)\n"
+	"      --no-stop          always generate --max-tokens tokens (benchmarks)\n"
 	"  -B, --beam N           beam search with N beams\n"
 	"  -s, --samples N        N samples at --temperature / --top-p, then a vote\n"
 	"      --temperature T    default 0.8\n"
@@ -97,6 +99,15 @@ typedef struct slot {
 	size_t   precap;
 	bpe_ids  ids;
 } slot;
+
+/* CPU seconds of the process, all threads (benchmarks on a loaded machine). */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static opts o;
 static llm *model;
@@ -195,7 +206,7 @@ static int set_cands(rec *r, const llmdec_result *res)
 
 int main(int argc, char **argv)
 {
-	enum { O_TEMP = 256, O_TOPP, O_SEED, O_LP, O_MAXC, O_MAXP, O_MAXS };
+	enum { O_TEMP = 256, O_TOPP, O_SEED, O_LP, O_MAXC, O_MAXP, O_MAXS, O_NOSTOP };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'}, {"lora", required_argument, 0, 'l'},
 		{"tokenizer", required_argument, 0, 't'}, {"quant", required_argument, 0, 'q'},
@@ -206,7 +217,7 @@ int main(int argc, char **argv)
 		{"samples", required_argument, 0, 's'}, {"temperature", required_argument, 0, O_TEMP},
 		{"top-p", required_argument, 0, O_TOPP}, {"seed", required_argument, 0, O_SEED},
 		{"length-penalty", required_argument, 0, O_LP}, {"embed", no_argument, 0, 'e'},
-		{"max-src", required_argument, 0, O_MAXS}, {"verbose", no_argument, 0, 'v'},
+		{"max-src", required_argument, 0, O_MAXS}, {"no-stop", no_argument, 0, O_NOSTOP}, {"verbose", no_argument, 0, 'v'},
 		{"force", no_argument, 0, 'f'}, {"gzip", no_argument, 0, 'z'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
@@ -251,6 +262,7 @@ int main(int argc, char **argv)
 		case O_TOPP: o.dec.top_p = (float)cli_opt_f64("--top-p", optarg, 1e-6, 1); break;
 		case O_SEED: o.seed = cli_opt_u64("--seed", optarg, 0, UINT64_MAX); break;
 		case O_LP: o.dec.length_penalty = (float)cli_opt_f64("--length-penalty", optarg, -10, 10); break;
+		case O_NOSTOP: o.dec.no_stop = 1; break;
 		case 'e': o.embed = 1; break;
 		case 'v': o.verbose = 1; break;
 		case 'f': o.force = 1; break;
@@ -316,7 +328,7 @@ int main(int argc, char **argv)
 	cli_progress_init(&prog, o.verbose);
 	int status = CLI_OK, eof = 0, rc;
 	uint64_t ordinal = 0, done = 0, bad = 0, tokens = 0;
-	double t0 = cli_now();
+	double t0 = cli_now(), c0 = cpu_now();
 	while (!eof) {
 		int nb = 0;
 		while (nb < o.batch) {
@@ -395,10 +407,10 @@ int main(int argc, char **argv)
 		cli_write_failed(&e);
 	if (o.verbose) {
 		double dt = cli_now() - t0;
-		cli_warn("%llu records, %llu %s, %llu bad, %llu tokens generated, %.2f s (%.1f records/s)",
-				(unsigned long long)ordinal, (unsigned long long)done,
+		cli_warn("%llu records, %llu %s, %llu bad, %llu tokens generated, %.2f s, cpu %.2f s "
+				"(%.1f records/s)", (unsigned long long)ordinal, (unsigned long long)done,
 				o.embed ? "embedded" : "named", (unsigned long long)bad,
-				(unsigned long long)tokens, dt, dt > 0 ? done / dt : 0.0);
+				(unsigned long long)tokens, dt, cpu_now() - c0, dt > 0 ? done / dt : 0.0);
 	}
 	if (bad)
 		status = CLI_DATA;
