@@ -273,6 +273,7 @@ int gen_beam_init(gen_beam *b, int nbeam, int maxlen, double len_penalty, int ea
 	b->live_logp = calloc((size_t)nbeam, sizeof *b->live_logp);
 	b->tmp_logp = calloc((size_t)nbeam, sizeof *b->tmp_logp);
 	b->fin = calloc((size_t)nbeam, sizeof *b->fin);
+	b->keep = 2 * nbeam;
 	b->cand = calloc((size_t)nbeam * 2, sizeof *b->cand);
 	if (!b->live || !b->tmp || !b->fin_tok || !b->live_logp || !b->tmp_logp || !b->fin || !b->cand) {
 		gen_beam_free(b);
@@ -280,6 +281,23 @@ int gen_beam_init(gen_beam *b, int nbeam, int maxlen, double len_penalty, int ea
 	}
 	for (int i = 0; i < nbeam; i++)
 		b->fin[i].tok = b->fin_tok + (size_t)i * maxlen;
+	return 0;
+}
+
+int gen_beam_keep(gen_beam *b, int neos)
+{
+	int k = (neos + 1 > 2 ? neos + 1 : 2) * b->nbeam;
+	gen_cand *c;
+
+	if (k <= b->keep) {
+		b->keep = k;
+		return 0;
+	}
+	c = realloc(b->cand, (size_t)k * sizeof *c);
+	if (!c)
+		return -1;
+	b->cand = c;
+	b->keep = k;
 	return 0;
 }
 
@@ -336,7 +354,7 @@ static int cand_worse(const gen_cand *a, const gen_cand *c)
 
 int gen_beam_step(gen_beam *b, const float *logp, int V, gen_final_fn final, void *ctx, int *parent)
 {
-	int K = 2 * b->nbeam, nc = 0, nnew = 0, len;
+	int K = b->keep, nc = 0, nnew = 0, len;
 	gen_cand *c = b->cand;
 	double best_live = -INFINITY;
 
@@ -363,6 +381,15 @@ int gen_beam_step(gen_beam *b, const float *logp, int V, gen_final_fn final, voi
 		}
 	}
 	len = b->step + 1;
+	if (len >= b->maxlen) {
+		/* max_length: the best nbeam pairs end here, whatever they are */
+		for (int k = 0; k < nc && k < b->nbeam; k++)
+			fin_add(b, b->live + (size_t)c[k].beam * b->maxlen, len, c[k].tok, c[k].s);
+		b->step = len;
+		b->done = 1;
+		b->nlive = 0;
+		return 0;
+	}
 	for (int k = 0; k < nc && nnew < b->nbeam; k++) {
 		const int32_t *src = b->live + (size_t)c[k].beam * b->maxlen;
 
@@ -393,10 +420,6 @@ int gen_beam_step(gen_beam *b, const float *logp, int V, gen_final_fn final, voi
 	b->step = len;
 	if (nnew == 0) {
 		b->done = 1;
-		return 0;
-	}
-	if (b->step >= b->maxlen) {
-		gen_beam_finish(b);
 		return 0;
 	}
 	if (b->nfin == b->nbeam &&

@@ -6,8 +6,8 @@
  *    xoshiro256** generator, filters in transformers' order (temperature,
  *    then top-k keeping ties, then top-p keeping each token whose preceding
  *    mass, in descending order, is below p);
- *  - gen_beam_*: beam search bookkeeping in transformers' manner (2B
- *    candidates a step, finished hypotheses scored sum_logp / len^alpha, the
+ *  - gen_beam_*: beam search bookkeeping in transformers' manner (2B, or
+ *    (1 + number of EOS ids) B, candidates a step, finished hypotheses scored sum_logp / len^alpha, the
  *    B best kept, "heuristic" early stop), driven one step at a time;
  *  - gen_ident_ends: the "end of an identifier" stop rule;
  *  - gen_clean_name: generated text -> a valid C identifier;
@@ -88,6 +88,7 @@ typedef struct gen_beam {
 	int      nfin;       /* finished hypotheses, best first, at most nbeam */
 	gen_hyp *fin;        /* [nbeam] */
 	int      done;
+	int      keep;       /* candidates a step: 2 * nbeam, see gen_beam_keep */
 	/* scratch */
 	int32_t *tmp;        /* [nbeam, maxlen] */
 	int32_t *fin_tok;    /* [nbeam, maxlen] */
@@ -102,20 +103,25 @@ typedef struct gen_beam {
  * hypothesis).  0, or -1 on bad arguments or out of memory. */
 int  gen_beam_init(gen_beam *b, int nbeam, int maxlen, double len_penalty, int early_stop);
 void gen_beam_free(gen_beam *b);
+/* transformers takes max(2, 1 + neos) * nbeam candidates a step, neos the
+ * number of EOS ids; call this after init to do the same.  0 or -1. */
+int  gen_beam_keep(gen_beam *b, int neos);
 
 /* Callback: 1 when appending tok to live beam `beam` (its row in b->live
  * before this step) finishes the hypothesis (EOS, end of identifier). */
 typedef int (*gen_final_fn)(void *ctx, const gen_beam *b, int beam, int32_t tok);
 
 /* One step.  logp: [b->nlive, V] next-token log-probabilities of each live
- * beam (gen_log_softmax of its logits).  Takes the 2*nbeam best
+ * beam (gen_log_softmax of its logits).  Takes the b->keep best
  * (beam, token) pairs by cumulative log-probability (ties: lower beam, then
  * lower token), moves final ones among the first nbeam of them into the
  * finished list, and the others, in order, become the next live beams until
  * there are nbeam.  parent[i] (int [nbeam]) says which previous live beam
- * the new live beam i extends (reorder the KV cache by it).  At maxlen, or
- * when the stop rule holds, the search is done: the live beams are scored
- * into the finished list.  Returns the number of live beams, 0 when done. */
+ * the new live beam i extends (reorder the KV cache by it).  The step that
+ * reaches maxlen ends the search with the first nbeam pairs, final or not,
+ * as hypotheses (transformers' max_length); the search also ends when the
+ * stop rule holds or no pair can go on.  Returns the number of live beams,
+ * 0 when done. */
 int gen_beam_step(gen_beam *b, const float *logp, int V, gen_final_fn final, void *ctx, int *parent);
 
 /* End the search now (e.g. the caller's own limit): live beams become

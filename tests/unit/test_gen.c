@@ -322,6 +322,146 @@ static void test_beam(void)
 	CHECK(gen_beam_init(&b, 0, 5, 1.0, 0) == -1, "gen beam bad args", "failed");
 }
 
+/* gen_beam against transformers' generate(num_beams=...) on a tiny random
+ * Llama, through the log-probability rows it computed for every prefix
+ * (tests/gen/gen_gen.py -> tests/golden/gen/beam.txt). */
+typedef struct beam_golden {
+	char     pre[2048][16];   /* prefix as "a,b,c" */
+	float    lp[2048][6];
+	int      nrow;
+	int32_t  eos[4];
+	int      neos;
+} beam_golden;
+
+static int golden_final(void *ctx, const gen_beam *b, int beam, int32_t tok)
+{
+	const beam_golden *g = ctx;
+
+	(void)b;
+	(void)beam;
+	for (int i = 0; i < g->neos; i++)
+		if (g->eos[i] == tok)
+			return 1;
+	return 0;
+}
+
+static int run_golden_case(beam_golden *g, int nb, int maxnew, double lenpen, int early, int32_t (*want)[8],
+			   int *wantlen, double *wantsc, int nwant, char *why, size_t whylen)
+{
+	gen_beam b;
+	float lp[8 * 6];
+	int parent[8];
+
+	if (gen_beam_init(&b, nb, maxnew, lenpen, early) || gen_beam_keep(&b, g->neos)) {
+		snprintf(why, whylen, "init failed");
+		return 0;
+	}
+	for (;;) {
+		int n;
+
+		for (int i = 0; i < b.nlive; i++) {
+			char key[16] = "";
+			int r, k = 0;
+
+			for (int t = 0; t < b.step; t++)
+				k += snprintf(key + k, sizeof key - k, t ? ",%d" : "%d", b.live[(size_t)i * b.maxlen + t]);
+			for (r = 0; r < g->nrow; r++)
+				if (strcmp(g->pre[r], key) == 0)
+					break;
+			if (r == g->nrow) {
+				snprintf(why, whylen, "prefix \"%s\" not in the golden rows", key);
+				gen_beam_free(&b);
+				return 0;
+			}
+			memcpy(lp + i * 6, g->lp[r], sizeof g->lp[r]);
+		}
+		n = gen_beam_step(&b, lp, 6, golden_final, g, parent);
+		if (n == 0)
+			break;
+	}
+	if (b.nfin != nwant) {
+		snprintf(why, whylen, "%d hypotheses, want %d", b.nfin, nwant);
+		gen_beam_free(&b);
+		return 0;
+	}
+	for (int h = 0; h < nwant; h++) {
+		int ok = b.fin[h].len == wantlen[h] && fabs(b.fin[h].score - wantsc[h]) < 1e-5;
+
+		for (int t = 0; ok && t < wantlen[h]; t++)
+			ok = b.fin[h].tok[t] == want[h][t];
+		if (!ok) {
+			snprintf(why, whylen, "hypothesis %d: len %d score %.6f, want len %d score %.6f", h, b.fin[h].len,
+				 b.fin[h].score, wantlen[h], wantsc[h]);
+			gen_beam_free(&b);
+			return 0;
+		}
+	}
+	gen_beam_free(&b);
+	return 1;
+}
+
+static void test_beam_golden(void)
+{
+	static beam_golden g;
+	char path[4096], *line = NULL, name[64] = "", cname[128], why[256];
+	size_t cap = 0;
+	FILE *f;
+	int nb = 0, maxnew = 0, early = 0, nwant = 0, ncase = 0;
+	double lenpen = 1, wantsc[8];
+	int32_t want[8][8];
+	int wantlen[8];
+
+	snprintf(path, sizeof path, "%s/tests/golden/gen/beam.txt", root());
+	f = fopen(path, "r");
+	CHECK(f != NULL, "gen beam golden file", "%s missing", path);
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		line[strcspn(line, "\n")] = 0;
+		if (strncmp(line, "case ", 5) == 0) {
+			char *p;
+
+			memset(&g, 0, sizeof g);
+			nwant = 0;
+			sscanf(line + 5, "%63s %d %d %lf %d %d", name, &nb, &maxnew, &lenpen, &early, &g.neos);
+			p = line + 5;
+			for (int k = 0; k < 6; k++)
+				p = strchr(p, ' ') + 1;
+			for (int k = 0; k < g.neos && k < 4; k++)
+				g.eos[k] = (int32_t)strtol(p, &p, 10);
+		} else if (strncmp(line, "row ", 4) == 0 && g.nrow < 2048) {
+			char *sp = strchr(line + 4, ' '), *q;
+			int k = 0;
+
+			if (!sp)
+				continue;
+			*sp = 0;
+			snprintf(g.pre[g.nrow], sizeof g.pre[0], "%s", line + 4);
+			for (q = strtok(sp + 1, ","); q && k < 6; q = strtok(NULL, ","))
+				g.lp[g.nrow][k++] = strtof(q, NULL);
+			g.nrow++;
+		} else if (strncmp(line, "hyp ", 4) == 0 && nwant < 8) {
+			char *sp = strrchr(line, ' '), *q;
+			int k = 0;
+
+			wantsc[nwant] = strtod(sp + 1, NULL);
+			*sp = 0;
+			for (q = strtok(line + 4, ","); q && k < 8; q = strtok(NULL, ","))
+				want[nwant][k++] = (int32_t)strtol(q, NULL, 10);
+			wantlen[nwant++] = k;
+		} else if (strcmp(line, "end") == 0) {
+			int ok = run_golden_case(&g, nb, maxnew, lenpen, early, want, wantlen, wantsc, nwant, why, sizeof why);
+
+			snprintf(cname, sizeof cname, "gen beam = transformers %s", name);
+			CHECK(ok, cname, "%s", why);
+			ncase++;
+		}
+	}
+	free(line);
+	fclose(f);
+	CHECK(ncase >= 6, "gen beam golden cases", "%d cases", ncase);
+}
+
 static void test_names(void)
 {
 	char out[16];
@@ -393,6 +533,7 @@ int main(void)
 	test_sample();
 	test_sample_golden();
 	test_beam();
+	test_beam_golden();
 	test_names();
 	test_vote();
 	return t_done();
