@@ -1039,6 +1039,11 @@ static int regex_matches(enc *c, pcre2_code *re, int jit, const char *s, size_t 
 			     : pcre2_match(re, (PCRE2_SPTR)s, n, off, PCRE2_NO_UTF_CHECK, c->md, NULL);
 		PCRE2_SIZE *ov;
 
+		/* the JIT's 32 KiB stack can run out on a huge piece: the
+		 * interpreter keeps its frames on the heap */
+		if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+			rc = pcre2_match(re, (PCRE2_SPTR)s, n, off, PCRE2_NO_UTF_CHECK, c->md, NULL);
+
 		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
 		if (rc < 0)
@@ -1385,7 +1390,7 @@ int bpe_encode(bpe *b, const char *text, size_t len, int flags, bpe_ids *out, an
 	free(c.map);
 	free(c.seg);
 	if (rc)
-		an_err_set(e, "bpe: encode: out of memory or regex failure");
+		an_err_set(e, "bpe: encode: out of memory, or the pre-tokenizer regex gave up (match limit)");
 	return rc;
 }
 
