@@ -313,7 +313,7 @@ static void lora_cases(const char *tag, llm *m, const char *lname, const char *p
 	free(ids);
 }
 
-static void nf4_cases(const char *tag, llm *m)
+static void nf4_cases(const char *tag, llm *m, const char *q)
 {
 	char name[256], g[256];
 	an_err e = {0};
@@ -323,7 +323,7 @@ static void nf4_cases(const char *tag, llm *m)
 	snprintf(g, sizeof g, "%s.p0.ids", tag);
 	int32_t *ids = gi(g, &n);
 	llm_seq s = {NULL, 0, ids, n};
-	snprintf(name, sizeof name, "%s nf4 logits vs torch NF4 reference", tag);
+	snprintf(name, sizeof name, "%s %s logits vs torch NF4 reference", tag, q);
 	snprintf(g, sizeof g, "%s.nf4.logits", tag);
 	check_logits(name, m, &s, g, 0);
 	snprintf(g, sizeof g, "%s.pre.prefix", tag);
@@ -331,13 +331,13 @@ static void nf4_cases(const char *tag, llm *m)
 	snprintf(g, sizeof g, "%s.pre.ids", tag);
 	int32_t *pid = gi(g, &nid);
 	llm_seq s2 = {pre, (int)(np / m->cfg.d_model), pid, nid};
-	snprintf(name, sizeof name, "%s nf4 logits with prefix", tag);
+	snprintf(name, sizeof name, "%s %s logits with prefix", tag, q);
 	snprintf(g, sizeof g, "%s.nf4.pre.logits", tag);
 	check_logits(name, m, &s2, g, 0);
 	snprintf(g, sizeof g, "%s.nf4.greedy", tag);
 	int32_t *want = gi(g, &ng);
 	int ok = greedy(m, &s2, want, ng, &e);
-	snprintf(name, sizeof name, "%s nf4 greedy after prefix", tag);
+	snprintf(name, sizeof name, "%s %s greedy after prefix", tag, q);
 	CHECK(ok == ng, name, "first %d of %d tokens match %s", ok, ng, e.msg);
 	free(want);
 	free(pre);
@@ -511,7 +511,7 @@ int main(void)
 	CHECK(qn != NULL, "load qwen2-tiny nf4", "%s", e.msg);
 	if (qn) {
 		nf4_bytes_case(qn);
-		nf4_cases("qwen2", qn);
+		nf4_cases("qwen2", qn, "nf4");
 		if (llm_lora_load(qn, GD "/lora-qwen2", &e) == 0)
 			lora_cases("qwen2", qn, "nf4 + lora", "nf4.lora");
 		else
@@ -537,7 +537,7 @@ int main(void)
 	llm *ln = load(GD "/llama-tiny", LLM_Q_NF4, &e);
 	CHECK(ln != NULL, "load llama-tiny nf4", "%s", e.msg);
 	if (ln) {
-		nf4_cases("llama", ln);
+		nf4_cases("llama", ln, "nf4");
 		if (llm_lora_load(ln, GD "/lora-llama", &e) == 0)
 			lora_cases("llama", ln, "nf4 + lora", "nf4.lora");
 		else
@@ -556,6 +556,38 @@ int main(void)
 		llm_free(u);
 	}
 	dev_close(dev);
+
+	/* the same parity on CUDA when there is a GPU */
+	dev = dev_have_cuda() ? dev_open("cuda", 0, &e) : NULL;
+	if (!dev) {
+		t_skip("cuda model parity", dev_have_cuda() ? e.msg : "built without CUDA");
+	} else {
+		llm *cq = load(GD "/qwen2-tiny", LLM_Q_F32, &e);
+		CHECK(cq != NULL, "cuda load qwen2-tiny", "%s", e.msg);
+		if (cq) {
+			model_cases("qwen2", cq, "cuda f32");
+			if (llm_lora_load(cq, GD "/lora-qwen2", &e) == 0)
+				lora_cases("qwen2", cq, "cuda lora q/k/v/o", "lora");
+			else
+				CHECK(0, "cuda lora", "%s", e.msg);
+			llm_free(cq);
+		}
+		llm *cn = load(GD "/qwen2-tiny", LLM_Q_NF4, &e);
+		CHECK(cn != NULL, "cuda load qwen2-tiny nf4", "%s", e.msg);
+		if (cn) {
+			nf4_cases("qwen2", cn, "cuda nf4");
+			llm_free(cn);
+		}
+		llm *cl = load(GD "/llama-tiny", LLM_Q_BF16, &e);
+		CHECK(cl != NULL, "cuda load llama-tiny bf16", "%s", e.msg);
+		if (cl) {
+			model_cases("llama", cl, "cuda bf16");
+			if (llm_lora_load(cl, GD "/lora-llama", &e) == 0)
+				lora_cases("llama", cl, "cuda bf16 lora all-linear", "lora");
+			llm_free(cl);
+		}
+		dev_close(dev);
+	}
 	st_close(&G);
 	return t_done();
 }
