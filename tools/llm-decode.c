@@ -293,6 +293,8 @@ int main(int argc, char **argv)
 	llm_opts lopt = {.quant = o.quant, .verbose = o.verbose};
 	if (!(model = llm_load(o.model, &lopt, dev, &e)))
 		cli_die(CLI_DATA, "%s", e.msg);
+	if (o.lora && o.embed)
+		cli_warn("--lora is not used with --embed (src_emb is the base model's)");
 	if (o.lora && !o.embed && llm_lora_load(model, o.lora, &e) < 0)
 		cli_die(CLI_DATA, "%s", e.msg);
 	if (!(tok = bpe_load(o.tokenizer ? o.tokenizer : o.model, &e)))
