@@ -12,6 +12,7 @@
 
 #include "half.h"
 #include "ops.h"
+#include "ops_int.h"
 #include "vexp.h"
 
 /* ------------------------------------------------------------------ sgemm */
@@ -67,6 +68,24 @@ void sgemm_cpu(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 	}
 }
 
+float *ops_scratch(int slot, size_t n)
+{
+	static _Thread_local float *buf[4];
+	static _Thread_local size_t cap[4];
+
+	if (slot < 0 || slot > 3)
+		return NULL;
+	if (n > cap[slot]) {
+		float *p = realloc(buf[slot], n * sizeof *p);
+
+		if (!p)
+			return NULL;
+		buf[slot] = p;
+		cap[slot] = n;
+	}
+	return buf[slot];
+}
+
 /* ---------------------------------------------------------------- linear */
 
 static void bias_fill(float *out, const float *bias, int M, int N)
@@ -116,7 +135,7 @@ int matmul_forward_bf16_cpu(float *out, const float *inp, const uint16_t *w, con
 	int nb = bf16_tile_rows(K);
 	if (nb > N)
 		nb = N;
-	float *tile = malloc((size_t)nb * K * sizeof *tile);
+	float *tile = ops_scratch(0, (size_t)nb * K);
 	if (!tile) {
 		an_err_set(e, "matmul bf16: out of memory for a %d x %d tile", nb, K);
 		return -1;
@@ -130,7 +149,6 @@ int matmul_forward_bf16_cpu(float *out, const float *inp, const uint16_t *w, con
 		sgemm_cpu(0, 1, M, rows, K,
 				1.0f, inp, K, tile, K, 1.0f, out + n0, N);
 	}
-	free(tile);
 	return 0;
 }
 
@@ -173,7 +191,7 @@ int matmul_backward_bf16_cpu(float *dinp, const float *dout, const uint16_t *w,
 	int nb = bf16_tile_rows(K);
 	if (nb > N)
 		nb = N;
-	float *tile = malloc((size_t)nb * K * sizeof *tile);
+	float *tile = ops_scratch(0, (size_t)nb * K);
 	if (!tile) {
 		an_err_set(e, "matmul bf16 backward: out of memory for a %d x %d tile", nb, K);
 		return -1;
@@ -187,7 +205,6 @@ int matmul_backward_bf16_cpu(float *dinp, const float *dout, const uint16_t *w,
 		sgemm_cpu(0, 0, M, K, rows,
 				1.0f, dout + n0, N, tile, K, 1.0f, dinp, K);
 	}
-	free(tile);
 	return 0;
 }
 

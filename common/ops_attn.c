@@ -16,6 +16,7 @@
 #endif
 
 #include "ops.h"
+#include "ops_int.h"
 #include "vexp.h"
 
 /* ------------------------------------------------------------------ rope */
@@ -460,8 +461,7 @@ void attention_forward_cpu(float *out, float *lse, const float *q, const float *
 	int nblk = qb > 0 ? (a->Tq + qb - 1) / qb : 0;
 	int units = a->B * a->Hq * nblk, nt = nthreads();
 	int outer = units >= nt && attn_work(a) >= 1e6 ? nt : 1;
-	float *S = units > 0 && a->Tk > 0 ?
-		malloc((size_t)outer * qb * a->Tk * sizeof *S) : NULL;
+	float *S = units > 0 && a->Tk > 0 ? ops_scratch(1, (size_t)outer * qb * a->Tk) : NULL;
 
 	if (!S) {
 		attention_forward_ref_cpu(out, lse, q, k, v, kmask, a);
@@ -475,7 +475,6 @@ void attention_forward_cpu(float *out, float *lse, const float *q, const float *
 		attn_fwd_block(out, lse, q, k, v, kmask, a, b, h, i0, nq,
 				S + (size_t)(outer > 1 ? thread_id() : 0) * qb * a->Tk);
 	}
-	free(S);
 }
 
 /* dq of rows [i0, i0+nq) of head h, and dk, dv of its kv head += . */
@@ -526,7 +525,7 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout,
 	int units = a->B * a->Hkv, nt = nthreads();
 	int outer = units >= nt && attn_work(a) >= 1e6 ? nt : 1;
 	float *P = units > 0 && nblk > 0 && a->Tk > 0 ?
-		malloc(2 * (size_t)outer * qb * a->Tk * sizeof *P) : NULL;
+		ops_scratch(1, 2 * (size_t)outer * qb * a->Tk) : NULL;
 
 	if (!P) {
 		attention_backward_ref_cpu(dq, dk, dv, dout, q, k, v, out, lse, kmask, a);
@@ -553,5 +552,4 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout,
 						a->Tq - i0 < qb ? a->Tq - i0 : qb, Pt,
 						Pt + (size_t)qb * a->Tk);
 	}
-	free(P);
 }
