@@ -432,6 +432,61 @@ static void check_qwen(const char *shared)
 	check_random_bytes(b, "qwen", 1);
 	check_threads(b, "qwen");
 	bpe_free(b);
+
+	/* the same files beside a tokenizer_config.json with added_tokens_decoder
+	 * and a generation_config.json, as a Qwen2.5 checkpoint directory has them */
+	{
+		char dir[] = "/tmp/test_bpe_qwen_XXXXXX", p[4096], src[4096];
+
+		if (!mkdtemp(dir)) {
+			t_skip("bpe qwen with tokenizer_config.json", "mkdtemp failed");
+			return;
+		}
+		snprintf(p, sizeof p, "%s/vocab.json", dir);
+		snprintf(src, sizeof src, "%s/vendor/qwen2.5-coder-3b/vocab.json", shared);
+		if (symlink(src, p))
+			t_skip("bpe qwen with tokenizer_config.json", "symlink failed");
+		snprintf(p, sizeof p, "%s/merges.txt", dir);
+		snprintf(src, sizeof src, "%s/vendor/qwen2.5-coder-3b/merges.txt", shared);
+		if (symlink(src, p))
+			t_skip("bpe qwen with tokenizer_config.json", "symlink failed");
+		snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+		write_file(p, "{\"added_tokens_decoder\": {"
+			      "\"151643\": {\"content\": \"<|endoftext|>\", \"special\": true},"
+			      "\"151644\": {\"content\": \"<|im_start|>\", \"special\": true},"
+			      "\"151645\": {\"content\": \"<|im_end|>\", \"special\": true},"
+			      "\"151657\": {\"content\": \"<tool_call>\", \"special\": false}},"
+			      " \"eos_token\": \"<|im_end|>\", \"bos_token\": null}");
+		snprintf(p, sizeof p, "%s/generation_config.json", dir);
+		write_file(p, "{\"bos_token_id\": 151643, \"eos_token_id\": [151645, 151643]}");
+		b = bpe_load(dir, &e);
+		CHECK(b != NULL, "bpe qwen dir with tokenizer_config.json", "%s", b ? "" : e.msg);
+		if (b) {
+			bpe_ids ids = { 0 };
+			const char t[] = "<|im_start|>user\nhi<tool_call><|im_end|>";
+			int n = bpe_eos(b, &eos);
+
+			bpe_encode(b, t, sizeof t - 1, 0, &ids, &e);
+			CHECK(n == 2 && eos[0] == 151645 && eos[1] == 151643 && bpe_bos(b) == 151643 &&
+			      bpe_vocab_size(b) == 151658 && !bpe_is_special(b, 151657) && bpe_is_special(b, 151645),
+			      "bpe qwen configs: eos, bos, added tokens", "eos %d bos %d vocab %d", n, bpe_bos(b),
+			      bpe_vocab_size(b));
+			/* 151644 user \n hi 151657 151645 (ids of "user", "\n", "hi" from the golden chat) */
+			CHECK(ids.n == 6 && ids.v[0] == 151644 && ids.v[1] == 872 && ids.v[2] == 198 && ids.v[4] == 151657 &&
+			      ids.v[5] == 151645, "bpe qwen configs: added tokens split", "%zu ids", ids.n);
+			bpe_ids_free(&ids);
+			bpe_free(b);
+		}
+		snprintf(p, sizeof p, "%s/vocab.json", dir);
+		remove(p);
+		snprintf(p, sizeof p, "%s/merges.txt", dir);
+		remove(p);
+		snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+		remove(p);
+		snprintf(p, sizeof p, "%s/generation_config.json", dir);
+		remove(p);
+		rmdir(dir);
+	}
 }
 
 static void check_tiny(void)
