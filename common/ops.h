@@ -17,6 +17,9 @@
  *   - out may alias inp only where the comment says so.
  *   - Reductions accumulate in double or with care; results are fp32.
  *   - Sizes are int (each dimension < 2^31); products are done in size_t.
+ *   - The bf16 matmuls and attention keep per-thread scratch between calls
+ *     (bf16: ~4 MiB; attention: 128 x Tk floats per thread, 2x backward),
+ *     never freed, so that per-token loops do not allocate.
  *   - These functions do not validate shapes (the model does that once at
  *     load time); those that read ids or targets check them and return -1
  *     with a message naming the row, because those come from input data.
