@@ -1,6 +1,7 @@
 /* gen.c: decoding strategies over logits (see gen.h). */
 #include "gen.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,12 +453,42 @@ static int ident_char(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
+/* Byte i of text[0..n) followed by tok[0..tn). */
+static unsigned char at2(const char *text, size_t n, const char *tok, size_t i)
+{
+	return (unsigned char)(i < n ? text[i] : tok[i - n]);
+}
+
+/* Where the name may start in the concatenation (total bytes): after
+ * leading whitespace, and after a Markdown code fence's opening line
+ * ("```c\n") when the text opens with one.  -1 while that line is still
+ * open (no newline yet). */
+static long name_from(const char *text, size_t n, const char *tok, size_t total)
+{
+	size_t i = 0;
+
+	while (i < total && isspace(at2(text, n, tok, i)))
+		i++;
+	if (i + 3 <= total && at2(text, n, tok, i) == '`' && at2(text, n, tok, i + 1) == '`' &&
+	    at2(text, n, tok, i + 2) == '`') {
+		size_t j = i + 3;
+
+		while (j < total && at2(text, n, tok, j) != '\n')
+			j++;
+		return j < total ? (long)j + 1 : -1;
+	}
+	return 0;
+}
+
 int gen_ident_ends(const char *text, size_t n, const char *tok, size_t tn)
 {
 	int seen = 0;
+	long from = name_from(text, n, tok, n + tn);
 
-	for (size_t i = 0; i < n + tn; i++) {
-		unsigned char c = (unsigned char)(i < n ? text[i] : tok[i - n]);
+	if (from < 0)
+		return 0;
+	for (size_t i = (size_t)from; i < n + tn; i++) {
+		unsigned char c = at2(text, n, tok, i);
 
 		if (ident_char(c))
 			seen = 1;
@@ -487,6 +518,11 @@ size_t gen_clean_name(const char *s, size_t n, char *out, size_t cap)
 	out[0] = 0;
 	if (cap < 2)
 		return 0;
+	{
+		long from = name_from(s, n, "", n);
+
+		i = from > 0 ? (size_t)from : 0;   /* an unclosed fence line: read it all */
+	}
 	while (i < n && !ident_char((unsigned char)s[i]))
 		i++;
 	start = i;

@@ -136,11 +136,17 @@ int gen_beam_finish(gen_beam *b);
  * non-identifier one (leading characters before the first identifier
  * character, such as spaces, quotes or backticks, are skipped, and bytes of
  * non-ASCII characters count as non-identifier), i.e. the name is complete:
- * "get_len" + "(" -> 1, "" + " get" -> 0, " get" + "_len\n" -> 1. */
+ * "get_len" + "(" -> 1, "" + " get" -> 0, " get" + "_len\n" -> 1.  A text
+ * that opens (after whitespace) with a Markdown fence "```" is read from
+ * the line after it ("```c\n" + "foo(" -> 1; "```c" -> 0, the fence line is
+ * still open). */
 int gen_ident_ends(const char *text, size_t n, const char *tok, size_t tn);
 
 /* Clean generated text into a valid C identifier, written NUL-terminated
  * into out (cap >= 2 bytes).  Rules, in order:
+ *  0. a text that opens (after whitespace) with a Markdown fence line
+ *     ("```c\n...") is read from the line after it; a fence with no newline
+ *     ("```foo```") is read whole;
  *  1. skip leading characters that are not [A-Za-z0-9_];
  *  2. take the longest run of [A-Za-z0-9_] that follows, so "`foo`",
  *     " foo(int)", "foo\n" and "foo bar" all give "foo";

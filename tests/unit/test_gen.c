@@ -471,6 +471,8 @@ static void test_names(void)
 		{ "if", "if_" }, { "return", "return_" }, { "_Bool", "_Bool_" }, { "iffy", "iffy" },
 		{ "  \t\n", "" }, { "", "" }, { "é_x", "_x" }, { "a::b", "a" },
 		{ "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmno" }, { "x\xc3\xa9y", "x" },
+		{ "```c\nparse_args\n```", "parse_args" }, { " ```\nfoo", "foo" }, { "```foo```", "foo" },
+		{ "``x``", "x" },
 	};
 
 	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
@@ -489,6 +491,9 @@ static void test_names(void)
 	CHECK(!gen_ident_ends("`", 1, "`", 1), "gen ident_ends only junk", "failed");
 	CHECK(gen_ident_ends("`foo", 4, "`", 1), "gen ident_ends backtick", "failed");
 	CHECK(gen_ident_ends("foo", 3, "\xc3\xa9", 2), "gen ident_ends non-ASCII", "failed");
+	CHECK(!gen_ident_ends("``", 2, "`c", 2) && !gen_ident_ends("```c", 4, "\n", 1) &&
+	      !gen_ident_ends("```c\n", 5, "foo", 3) && gen_ident_ends("```c\nfoo", 8, "(", 1),
+	      "gen ident_ends code fence", "failed");
 }
 
 static void test_vote(void)
