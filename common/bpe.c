@@ -1394,6 +1394,32 @@ int bpe_encode(bpe *b, const char *text, size_t len, int flags, bpe_ids *out, an
 	return rc;
 }
 
+int bpe_encode_batch(bpe *b, const char *const *texts, const size_t *lens, size_t n, int flags,
+		     bpe_ids *outs, an_err *e)
+{
+	int failed = 0;
+
+#pragma omp parallel for schedule(dynamic, 16)
+	for (size_t i = 0; i < n; i++) {
+		an_err e1;
+		int bad;
+
+#pragma omp atomic read
+		bad = failed;
+		if (bad)
+			continue;
+		if (bpe_encode(b, texts[i], lens[i], flags, &outs[i], &e1)) {
+#pragma omp critical(bpe_batch_err)
+			{
+				if (!failed && e)
+					*e = e1;
+				failed = 1;
+			}
+		}
+	}
+	return failed ? -1 : 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* decoding */
 

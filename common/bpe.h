@@ -112,6 +112,12 @@ int32_t bpe_add_token(bpe *b, const char *content, int32_t id, int tflags, an_er
  * BPE_SPLIT_SPECIAL.  0, or -1 with e (only on out of memory). */
 int bpe_encode(bpe *b, const char *text, size_t len, int flags, bpe_ids *out, an_err *e);
 
+/* Encode n texts on all OpenMP threads: outs[i] gets (appended) the ids of
+ * texts[i][0..lens[i]), exactly as n calls of bpe_encode would.  0, or -1
+ * with e (the first failure). */
+int bpe_encode_batch(bpe *b, const char *const *texts, const size_t *lens, size_t n, int flags,
+		     bpe_ids *outs, an_err *e);
+
 /* Decode n ids, appending bytes to out.  flags: BPE_SKIP_SPECIAL,
  * BPE_UTF8_REPLACE.  Ids the tokenizer does not define are skipped (as HF
  * does).  0, or -1 on out of memory. */

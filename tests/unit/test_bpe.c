@@ -316,6 +316,32 @@ static void check_threads(bpe *b, const char *label)
 	}
 	snprintf(name, sizeof name, "bpe %s threads agree", label);
 	CHECK(bad == 0 && ref.n > 100, name, "%d runs differ", bad);
+	/* the batch call: every line of the text on its own */
+	{
+		const char *lines[200];
+		size_t lens[200], nl = 0, off = 0;
+		bpe_ids outs[200], one = { 0 };
+
+		memset(outs, 0, sizeof outs);
+		while (off < n && nl < 200) {
+			size_t l = strcspn(text + off, "\n") + 1;
+
+			lines[nl] = text + off;
+			lens[nl++] = l;
+			off += l;
+		}
+		bad = bpe_encode_batch(b, lines, lens, nl, 0, outs, &e) != 0;
+		for (size_t i = 0; i < nl; i++) {
+			one.n = 0;
+			bpe_encode(b, lines[i], lens[i], 0, &one, &e);
+			if (one.n != outs[i].n || memcmp(one.v, outs[i].v, one.n * sizeof *one.v) != 0)
+				bad++;
+			bpe_ids_free(&outs[i]);
+		}
+		bpe_ids_free(&one);
+		snprintf(name, sizeof name, "bpe %s encode_batch = encode (%zu texts)", label, nl);
+		CHECK(bad == 0 && nl > 50, name, "%d differ", bad);
+	}
 	bpe_ids_free(&ref);
 }
 
