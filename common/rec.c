@@ -61,7 +61,7 @@ void *rec_alloc(rec *r, size_t n)
 
 static int keyeq(const rec_field *f, const char *key, size_t klen)
 {
-	return f->klen == klen && !memcmp(f->key, key, klen);
+	return f->klen == klen && (klen == 0 || !memcmp(f->key, key, klen));
 }
 
 static rec_field *rec_find(const rec *r, const char *key)
@@ -821,7 +821,8 @@ static int fill(rec_reader *rd, an_err *e)
 
 		if (n > room)
 			n = room;
-		memcpy(rd->buf + rd->end, rd->mem + rd->memoff, n);
+		if (n)
+			memcpy(rd->buf + rd->end, rd->mem + rd->memoff, n);
 		rd->memoff += n;
 		rd->end += n;
 		if (n == 0)
