@@ -65,6 +65,10 @@ struct extractor {
 	size_t     *sl;
 	uint64_t   *av;
 	size_t      capsv, capsl, capav;
+	const char **cn;            /* [insn] callee name of a call/jmp, or NULL */
+	size_t      capcn;
+	char       *ann;            /* annotated texts "call 0x4090 <abort>" */
+	size_t      capann;
 	const char **callees;
 	size_t      ncallees, capcallees;
 	uint32_t    gen, cgen[2 * EXT_MAX_CALLEES], cidx[2 * EXT_MAX_CALLEES];
@@ -117,6 +121,8 @@ void ext_free(extractor *x)
 	free(x->tg);
 	free(x->hasfn);
 	free(x->sv);
+	free(x->cn);
+	free(x->ann);
 	free(x->sl);
 	free(x->av);
 	free(x->callees);
@@ -953,7 +959,7 @@ static int emit_fn(extractor *x, file_ctx *fc, fn *g, an_err *e)
 	const unsigned char *p;
 	char id[1024], secname[300];
 	rec *r = &x->r;
-	size_t k;
+	size_t k, annlen;
 
 	if (!wanted(x, fc, g, names))
 		return 0;
@@ -1018,7 +1024,8 @@ static int emit_fn(extractor *x, file_ctx *fc, fn *g, an_err *e)
 	/* instructions */
 	if (grow(&x->sv, &x->capsv, x->db.n, sizeof *x->sv) ||
 	    grow(&x->sl, &x->capsl, x->db.n, sizeof *x->sl) ||
-	    grow(&x->av, &x->capav, x->db.n, sizeof *x->av)) {
+	    grow(&x->av, &x->capav, x->db.n, sizeof *x->av) ||
+	    grow(&x->cn, &x->capcn, x->db.n, sizeof *x->cn)) {
 oom:
 		an_err_set(e, "out of memory");
 		return -1;
@@ -1028,18 +1035,45 @@ oom:
 		memset(x->cgen, 0, sizeof x->cgen);
 		x->gen = 1;
 	}
+	annlen = 0;
 	for (k = 0; k < x->db.n; k++) {
 		const dis_insn *in = &x->db.ins[k];
+		const char *c = NULL;
 
 		x->sv[k] = x->db.text + in->text;
 		x->sl[k] = in->tlen;
 		x->av[k] = in->addr;
 		if (in->kind >= DIS_CALL && in->kind <= DIS_JMP_MEM) {
-			const char *c = f->type == ELF_ET_REL ? rel_callee(x, fc, in, g)
-							    : linked_callee(x, fc, in, g);
-
+			c = f->type == ELF_ET_REL ? rel_callee(x, fc, in, g) : linked_callee(x, fc, in, g);
 			if (c && add_callee(x, c))
 				goto oom;
+			if (c && c[0])
+				annlen += in->tlen + strlen(c) + 3;
+		}
+		x->cn[k] = c && c[0] ? c : NULL;
+	}
+	/* A call or jump whose target has a name carries it as objdump writes
+	 * it, "call 0x4090 <abort>", so that the tokenizer names the call
+	 * exactly instead of guessing from the order of callees. */
+	if (annlen) {
+		size_t o = 0;
+
+		if (grow(&x->ann, &x->capann, annlen, 1))
+			goto oom;
+		for (k = 0; k < x->db.n; k++) {
+			size_t cl;
+
+			if (!x->cn[k])
+				continue;
+			cl = strlen(x->cn[k]);
+			memcpy(x->ann + o, x->sv[k], x->sl[k]);
+			x->ann[o + x->sl[k]] = ' ';
+			x->ann[o + x->sl[k] + 1] = '<';
+			memcpy(x->ann + o + x->sl[k] + 2, x->cn[k], cl);
+			x->ann[o + x->sl[k] + 2 + cl] = '>';
+			x->sv[k] = x->ann + o;
+			x->sl[k] += cl + 3;
+			o += x->sl[k];
 		}
 	}
 	rec_clear(r);

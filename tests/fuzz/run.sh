@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh SECONDS [elf|rec]...: build the libFuzzer harnesses (clang, ASan +
+# run.sh SECONDS [elf|rec|st|asm_tok|bpe]...: build the libFuzzer harnesses (clang, ASan +
 # UBSan) and run each (or the ones named) for SECONDS on one core.  Seeds are made here (binaries compiled
 # from tests/data/extract, records written by the harnessed code itself);
 # inputs that crash or hang are written to tests/regress/<harness>-*, where
@@ -7,17 +7,26 @@
 set -eu
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-which=${*:-elf rec}
+which=${*:-elf rec st asm_tok bpe}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 command -v clang >/dev/null || { echo "fuzz: clang not found" >&2; exit 1; }
 W=${FUZZ_DIR:-/tmp/asmname-fuzz-$(id -u)}
-mkdir -p "$W/seed-elf" "$W/seed-rec" "$W/corpus-elf" "$W/corpus-rec" tests/regress
+for h in elf rec st asm_tok bpe; do mkdir -p "$W/seed-$h" "$W/corpus-$h"; done
+mkdir -p tests/regress
 CF="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon"
 LIBS="-lcapstone -lmsgpackc -lz -lm"
 REC="common/rec.c common/err.c common/fields.c"
 clang $CF tests/fuzz/fuzz_elf.c common/elf.c common/ar.c common/disasm.c common/extract.c $REC $LIBS -o "$W/fuzz_elf"
 clang $CF tests/fuzz/fuzz_rec.c $REC $LIBS -o "$W/fuzz_rec"
+clang $CF tests/fuzz/fuzz_st.c common/st.c common/err.c -ljansson -lm -o "$W/fuzz_st"
+clang $CF tests/fuzz/fuzz_asm_tok.c common/asmin.c common/ida.c common/wordpiece.c \
+	common/clap_tok.c common/err.c -ljansson -lutf8proc -lpthread -lm -o "$W/fuzz_asm_tok"
+clang $CF tests/fuzz/fuzz_bpe.c common/bpe.c common/err.c -lpcre2-8 -lutf8proc -ljansson \
+	-lpthread -lm -o "$W/fuzz_bpe"
+cp tests/golden/ops/*.safetensors "$W/seed-st/" 2>/dev/null || true
+cp "${ASMNAME_SHARED:-$root/../shared}"/vendor/clap-casestudy/bubblesort.json "$W/seed-asm_tok/" 2>/dev/null || true
+printf 'int main(void) { return 0; }\n' >"$W/seed-bpe/c"
 
 # seeds: small ELF files of every kind, and record streams
 S=tests/data/extract
