@@ -8,6 +8,8 @@
 
 #include "dev.h"
 #include "llm.h"
+#include "llmdec.h"
+#include "rec.h"
 #include "nf4.h"
 #include "st.h"
 #include "test.h"
@@ -480,6 +482,34 @@ static void error_cases(llm *qwen)
 	llm_ctx_free(c);
 }
 
+static void template_cases(void)
+{
+	an_err e = {0};
+	rec r;
+	char *out = NULL;
+	size_t cap = 0;
+	const char *calls[3] = {"malloc", "memcpy", "free"};
+
+	rec_init(&r);
+	rec_set_str(&r, F_ID, "x", 1);
+	long n = llmdec_render(llmdec_default_template, &r, 16, &out, &cap, &e);
+	CHECK(n >= 0 && strcmp(out, "Name:") == 0, "template: line with empty callees left out",
+			"got \"%s\"", out ? out : "");
+	rec_set_strv(&r, F_CALLEES, calls, NULL, 3);
+	n = llmdec_render(llmdec_default_template, &r, 16, &out, &cap, &e);
+	CHECK(n >= 0 && strcmp(out, "Calls: malloc, memcpy, free\nName:") == 0, "template: callees joined",
+			"got \"%s\"", out ? out : "");
+	n = llmdec_render("<|im_start|>{{x}} {callees}\nend", &r, 2, &out, &cap, &e);
+	CHECK(n >= 0 && strcmp(out, "<|im_start|>{x} malloc, memcpy\nend") == 0,
+			"template: braces, --max-callees", "got \"%s\"", out ? out : "");
+	int rc = llmdec_template_check("a {calees} b", &e);
+	CHECK(rc < 0 && strstr(e.msg, "{calees}"), "template: unknown placeholder named", "%s", e.msg);
+	CHECK(llmdec_template_check("a {{x}} {callees}", &e) == 0, "template: good one accepted", "%s",
+			e.msg);
+	free(out);
+	rec_free(&r);
+}
+
 int main(void)
 {
 	an_err e = {0};
@@ -494,6 +524,7 @@ int main(void)
 		return 1;
 	}
 	config_cases();
+	template_cases();
 
 	llm *q = load(GD "/qwen2-tiny", LLM_Q_F32, &e);
 	CHECK(q != NULL, "load qwen2-tiny (F32, tied)", "%s", e.msg);
