@@ -10,6 +10,7 @@ static const struct { const char *key; enum rec_dtype dt; } typed[] = {
 	{ F_PREFIX,   REC_DT_F32 },
 	{ F_ALIGNED,  REC_DT_F32 },
 	{ F_SRC_EMB,  REC_DT_F32 },
+	{ F_LLM_TOK,  REC_DT_I32 },
 };
 
 enum rec_dtype rec_field_dtype(const char *key, size_t klen)
