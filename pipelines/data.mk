@@ -63,7 +63,9 @@ DEV_PKGS ?= libssl-dev libpython3.11-dev libsqlite3-dev libxml2-dev libx11-dev \
 	libpq-dev libexif-dev libusb-1.0-0-dev libxext-dev libmagic-dev libassuan-dev libjson-c-dev \
 	libxmu-dev libnuma-dev libspeex-dev libxi-dev libcunit1-dev libb2-dev libyaml-dev libidn2-dev \
 	libcap-dev libtasn1-6-dev libxrandr-dev libxpm-dev libltdl-dev libaudit-dev libpopt-dev \
-	libgif-dev libargon2-dev libbz2-dev libgsm1-dev libpsl-dev comerr-dev
+	libgif-dev libargon2-dev libbz2-dev libgsm1-dev libpsl-dev comerr-dev libhdf5-dev libperl-dev \
+	libcfitsio-dev libsuitesparse-dev libglpk-dev libzvbi-dev libxvidcore-dev libgsasl-dev \
+	libopencore-amrnb-dev libtwolame-dev libvo-amrwbenc-dev
 # Source packages compiled at each of $(OPTS) with -g: (src, asm, name) triples.
 SRC_PKGS ?= zlib bzip2 lz4 cjson libzstd brotli libdeflate xxhash
 # Groups pkg+pkg+...: stripped binaries and their -dbg packages.
