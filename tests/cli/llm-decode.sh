@@ -27,6 +27,10 @@ jcheck greedy.f32.batch1 "$same" -q f32 -b 1 "$T/in.mp"
 jcheck greedy.f32.batch3 "$same" -q f32 -b 3 "$T/in.mp"
 jcheck greedy.f32.batch8 "$same" -q f32 -b 8 "$T/in.mp"
 jcheck greedy.stdin "$same" -q f32 -b 2 - < "$T/in.mp"
+# Llama: BOS after the prefix, ignore_merges tokenizer, two EOS ids, sharded bf16 weights
+"$RD" -r "$G/cli-llama.jsonl" > "$T/llama.mp"
+jcheck llama.greedy.batch3 "$same" -m "$G/llama-tiny" -q f32 -b 3 "$T/llama.mp"
+jcheck llama.greedy.bf16 "$same" -m "$G/llama-tiny" -q bf16 -b 5 "$T/llama.mp"
 jcheck greedy.fields.kept 'all(.[]; has("prefix") and has("prefix_shape") and has("want_pred"))' -q f32 "$T/in.mp"
 # names are valid identifiers, candidates sorted, at most N
 ident='all(.[]; .pred | test("^([A-Za-z_][A-Za-z0-9_]*)?$"))'

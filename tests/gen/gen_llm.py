@@ -449,10 +449,10 @@ C_KEYWORDS = set("auto break case char const continue default do double else enu
 		 "switch typedef union unsigned void volatile while bool true false nullptr".split())
 
 
-def cli_records(model, tok, path, n_named=5):
+def cli_records(model, tok, path, n_named=5, eos=(509,)):
 	"""Records for tests/cli/llm-decode.sh with HF's expected pred/logp in want_* fields:
 	prefixes picked (by seed) so that most give a non-empty name."""
-	eos = {509}
+	eos = set(eos)
 	recs, g, tries = [], torch.Generator().manual_seed(2024), 0
 	callees = [["hash_insert", "list_free"], [], ["parse_header"], [], ["open_file", "read_buffer", "close"]]
 	while len(recs) < 5 and tries < 2000:
@@ -507,6 +507,8 @@ def main():
 
 	fresh = Qwen2ForCausalLM.from_pretrained(qdir, dtype=torch.float32, attn_implementation="eager").eval()
 	cli_records(fresh, qtok, os.path.join(OUT, "cli-qwen2.jsonl"))
+	freshl = LlamaForCausalLM.from_pretrained(ldir, dtype=torch.float32, attn_implementation="eager").eval()
+	cli_records(freshl, ltok, os.path.join(OUT, "cli-llama.jsonl"), n_named=4, eos=(510, 511))
 
 	# one weight's packed NF4 bytes, for a bit-exact test of the quantizer
 	w = qwen.model.layers[0].self_attn.k_proj.weight
