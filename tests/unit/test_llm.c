@@ -549,6 +549,27 @@ int main(void)
 			CHECK(0, "qwen2 nf4 + lora", "%s", e.msg);
 		llm_free(qn);
 	}
+	/* double-quantized absmax: no torch golden; it must stay close to plain NF4
+	 * (the absmax error is ~1e-3 relative) without being identical */
+	{
+		llm *a = load(GD "/qwen2-tiny", LLM_Q_NF4_DQ, &e);
+		CHECK(a != NULL, "load qwen2-tiny nf4-dq", "%s", e.msg);
+		if (a) {
+			size_t n;
+			int ni;
+			float *want = gf("qwen2.nf4.logits", &n);
+			int32_t *ids = gi("qwen2.p0.ids", &ni);
+			llm_seq s = {NULL, 0, ids, ni};
+			float *got = logits_of(a, &s, 0, &e);
+			double r = got ? t_relerr(got, want, n) : 1;
+			CHECK(got && r > 1e-7 && r < 2e-2, "nf4-dq logits near nf4's",
+					"relative error %.3g %s", r, got ? "" : e.msg);
+			free(got);
+			free(want);
+			free(ids);
+			llm_free(a);
+		}
+	}
 	static const llm_quant lq[2] = {LLM_Q_F32, LLM_Q_BF16};
 	for (int i = 0; i < 2; i++) {
 		llm *l = load(GD "/llama-tiny", lq[i], &e);
