@@ -1102,17 +1102,21 @@ static int forward(llm_ctx *c, int T, int p0, an_err *e)
 	for (int l = 0; l < cf->n_layers; l++) {
 		const llm_layer *L = &m->layers[l];
 
+		/* one row: the new keys and values go straight into the cache
+		 * (slots [p0, p0+T) are contiguous); several: through k, v */
+		float *kd = B == 1 ? c->kc[l] + (size_t)p0 * nkv : c->k;
+		float *vd = B == 1 ? c->vc[l] + (size_t)p0 * nkv : c->v;
 		if (dev_rmsnorm_forward(d, c->xn, NULL, c->x, L->ln1, cf->rms_eps, M, dm, e) < 0 ||
 		    lin_forward(c, &L->lin[LLM_Q], c->q, c->xn, M, e) < 0 ||
-		    lin_forward(c, &L->lin[LLM_K], c->k, c->xn, M, e) < 0 ||
-		    lin_forward(c, &L->lin[LLM_V], c->v, c->xn, M, e) < 0 ||
+		    lin_forward(c, &L->lin[LLM_K], kd, c->xn, M, e) < 0 ||
+		    lin_forward(c, &L->lin[LLM_V], vd, c->xn, M, e) < 0 ||
 		    dev_rope_forward(d, c->q, c->q, c->cos, c->sin, c->pos_d, 0, B, T, cf->n_heads, hd,
 				     ROPE_HALF, e) < 0 ||
-		    dev_rope_forward(d, c->k, c->k, c->cos, c->sin, c->pos_d, 0, B, T, cf->n_kv_heads, hd,
+		    dev_rope_forward(d, kd, kd, c->cos, c->sin, c->pos_d, 0, B, T, cf->n_kv_heads, hd,
 				     ROPE_HALF, e) < 0)
 			return -1;
 		/* the new keys and values into the cache, slots [p0, p0+T) of each row */
-		for (int b = 0; b < B; b++) {
+		for (int b = 0; B > 1 && b < B; b++) {
 			size_t off = ((size_t)b * c->max_len + p0) * nkv, n = (size_t)T * nkv * sizeof(float);
 			if (dev_copy(d, c->kc[l] + off, c->k + (size_t)b * T * nkv, n, e) < 0 ||
 			    dev_copy(d, c->vc[l] + off, c->v + (size_t)b * T * nkv, n, e) < 0)
