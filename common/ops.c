@@ -43,6 +43,30 @@ void sgemm_cpu(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 		nt = omp_get_max_threads();
 #endif
 	enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+	if (M <= 2) {
+		/* One or two rows (decoding one token): a matrix-vector product per
+		 * row, which OpenBLAS does several times faster than a thin sgemm;
+		 * the threads split N. */
+		int incx = ta ? lda : 1, cn = nt > 1 ? (N + nt - 1) / nt : N;
+
+		if (cn < 64)
+			cn = 64;
+		#pragma omp parallel for num_threads(nt) collapse(2) if (nt > 1)
+		for (int m = 0; m < M; m++)
+			for (int lo = 0; lo < N; lo += cn) {
+				int cnt = N - lo < cn ? N - lo : cn;
+				const float *x = A + (ta ? (size_t)m : (size_t)m * lda);
+
+				if (tb)   /* B is [N, K]: C[m, lo:] = B[lo:] . x */
+					cblas_sgemv(CblasRowMajor, CblasNoTrans, cnt, K, alpha,
+						    B + (size_t)lo * ldb, ldb, x, incx, beta,
+						    C + (size_t)m * ldc + lo, 1);
+				else      /* B is [K, N]: C[m, lo:] = B[:, lo:]^T . x */
+					cblas_sgemv(CblasRowMajor, CblasTrans, K, cnt, alpha,
+						    B + lo, ldb, x, incx, beta, C + (size_t)m * ldc + lo, 1);
+			}
+		return;
+	}
 	if (nt <= 1) {
 		cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 		return;
