@@ -108,7 +108,7 @@ report: $(DATA)/reports/hygiene.tsv
 help:
 	@man -l $(ROOT)/man/man7/asmname-data.7
 
-TOOLS := $(BIN)/asm-extract $(BIN)/data-clean $(BIN)/data-split $(BIN)/name-baseline $(BIN)/name-score
+TOOLS := $(BIN)/asm-extract $(BIN)/data-clean $(BIN)/data-split $(BIN)/name-baseline $(BIN)/name-score $(BIN)/rec-dump
 $(TOOLS):
 	@echo "data.mk: $@ is missing: build the programs first (make O=$(O))" >&2; exit 1
 
@@ -182,7 +182,7 @@ $(SETS)/eval.msgpack: $(EVALS) $(SETS)/train.msgpack | $(TOOLS)
 	mv $@.tmp $@
 
 # --- the seed's CSV (source, asm, name): the records that carry source --------
-$(SETS)/%.csv: $(SETS)/%.msgpack
+$(SETS)/%.csv: $(SETS)/%.msgpack | $(TOOLS)
 	{ echo 'source,asm,name'; \
 	  $(BIN)/rec-dump $< | jq -r 'select(.src) | [.src, (.asm | join("\n")), .name] | @csv'; } > $@.tmp
 	mv $@.tmp $@
@@ -195,7 +195,7 @@ $(SETS)/%.tok.msgpack: $(SETS)/%.msgpack
 STATS_IN := $(if $(filter 1,$(TOKENIZE)),$(SPLITS:%.msgpack=%.tok.msgpack) $(SETS)/eval.tok.msgpack,$(SPLITS) $(SETS)/eval.msgpack)
 
 # --- reports ------------------------------------------------------------------
-$(DATA)/reports/stats.txt: $(STATS_IN)
+$(DATA)/reports/stats.txt: $(STATS_IN) | $(TOOLS)
 	@mkdir -p $(@D)
 	$(P)/data-stats.sh $^ > $@.tmp
 	mv $@.tmp $@
