@@ -2097,7 +2097,11 @@ static int load_configs(bpe *b, const char *dir, int vocab_files, an_err *e)
 		json_decref(g);
 		return -1;
 	}
-	if (is_file(p) && !(t = json_load_file(p, 0, &je))) {
+	/* transformers often writes model_max_length as 1e30, an integer that
+	 * jansson refuses; nothing here reads integers from this file, so read
+	 * numbers as reals when the plain parse fails */
+	if (is_file(p) && !(t = json_load_file(p, 0, &je)) &&
+	    !(t = json_load_file(p, JSON_DECODE_INT_AS_REAL, &je))) {
 		an_err_set(e, "%s: line %d: %s", p, je.line, je.text);
 		free(p);
 		json_decref(g);

@@ -416,7 +416,11 @@ static int load_vocab_txt(wp_vocab *v, const char *path, an_err *e)
 	struct stat st;
 	if (stat(cpath, &st) == 0) {
 		json_error_t je;
+		/* model_max_length is often 1e30, too big for jansson's integers;
+		 * no integer is read from this file, so fall back to reals */
 		cfg = json_load_file(cpath, 0, &je);
+		if (!cfg)
+			cfg = json_load_file(cpath, JSON_DECODE_INT_AS_REAL, &je);
 		if (!cfg) {
 			an_err_set(e, "%s: line %d, column %d: %s", cpath, je.line, je.column, je.text);
 			goto out;
