@@ -104,10 +104,12 @@ gpu-check:
 	@scripts/gpu-check.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
-	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	for s in 1 5 7; do install -d $(DESTDIR)$(PREFIX)/share/man/man$$s && \
+		install -m 644 man/man$$s/*.$$s $(DESTDIR)$(PREFIX)/share/man/man$$s || exit 1; done
+	install -d $(DESTDIR)$(PREFIX)/share/asmname
+	install -m 644 data/* $(DESTDIR)$(PREFIX)/share/asmname
 
 clean:
 	rm -rf $(B) $(BIN)
