@@ -36,13 +36,13 @@ run_one() {  # name, command...
 
 for t in "$BUILD"/tests/*; do
 	[ -f "$t" ] && [ -x "$t" ] || continue
-	case "$t" in *"${T:-}"*) ;; *) continue ;; esac
+	case "$(basename "$t")" in *"${T:-}"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" "$t"
 done
 for t in tests/cli/*.sh; do
 	[ -f "$t" ] || continue
 	[ "$t" = tests/cli/lib.sh ] && continue
-	case "$t" in *"${T:-}"*) ;; *) continue ;; esac
+	case "$(basename "$t")" in *"${T:-}"*) ;; *) continue ;; esac
 	run_one "$(basename "$t" .sh)" sh "$t"
 done
 echo "$skip skipped"
