@@ -73,7 +73,7 @@ DBG_PKGS ?= libc6+libc6-dbg binutils-x86-64-linux-gnu+libbinutils+binutils-x86-6
 	liblua5.4-0+liblua5.4-0-dbg liblua5.3-0+liblua5.3-0-dbg libpcre3+libpcre3-dbg
 # Source packages (not binary packages) of the test and validation splits.
 TEST_PKGS  ?= libxml2 libgit2 curl libarchive libzstd
-VALID_PKGS ?= libevent libuv1 libsodium
+VALID_PKGS ?= libevent libuv1 libsodium tiff libpng1.6
 endif
 TEST_PCT  ?= 0
 VALID_PCT ?= 0
@@ -82,6 +82,14 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 csv    = $(subst $(space),$(comma),$(strip $(1)))
+
+# The splits and the baselines depend on variables, not only on files: a
+# stamp file per stage holds their values and is rewritten (so becomes newer
+# than the products) only when they change.  MIN_INSNS and OPTS shape the
+# per-package files: after changing them, remove $(DATA)/pairs, triples, eval.
+varstamp = $(shell mkdir -p $(DATA)/.vars && { echo '$(2)' | cmp -s - $(DATA)/.vars/$(1) || echo '$(2)' > $(DATA)/.vars/$(1); })$(DATA)/.vars/$(1)
+SPLIT_VARS := $(call varstamp,split,$(TEST_PKGS)|$(VALID_PKGS)|$(TEST_PCT)|$(VALID_PCT))
+BASE_VARS  := $(call varstamp,baselines,$(BAG_DIM)|$(SCORE_FLAGS))
 
 APT     := $(DATA)/apt
 PAIRS   := $(DEV_PKGS:%=$(DATA)/pairs/%.msgpack)
@@ -147,7 +155,7 @@ endef
 $(foreach o,$(OPTS),$(eval $(call triple_rule,$(o))))
 
 # --- splits: by source package, deduplicated across the whole set -------------
-$(SPLITS) &: $(PAIRS) $(TRIPLES) | $(TOOLS)
+$(SPLITS) &: $(PAIRS) $(TRIPLES) $(SPLIT_VARS) | $(TOOLS)
 	@mkdir -p $(SETS)
 	$(BIN)/data-split -o $(SETS) --test "$(call csv,$(TEST_PKGS))" --valid "$(call csv,$(VALID_PKGS))" \
 		--test-pct $(TEST_PCT) --valid-pct $(VALID_PCT) --report $(SETS)/split.report.tmp \
@@ -200,12 +208,12 @@ $(DATA)/reports/stats.txt: $(STATS_IN) | $(TOOLS)
 	$(P)/data-stats.sh $^ > $@.tmp
 	mv $@.tmp $@
 
-$(DATA)/reports/baseline-%.json: $(SPLITS) | $(TOOLS)
+$(DATA)/reports/baseline-%.json: $(SPLITS) $(BASE_VARS) | $(TOOLS)
 	@mkdir -p $(@D)
 	$(BIN)/name-baseline -t $(SETS)/train.msgpack -m $* --dim $(BAG_DIM) $(SETS)/test.msgpack 2> $@.log \
 		| $(BIN)/name-score -j $(SCORE_FLAGS) > $@.tmp
 	mv $@.tmp $@
-$(DATA)/reports/eval-baseline-%.json: $(SETS)/train.msgpack $(SETS)/eval.msgpack | $(TOOLS)
+$(DATA)/reports/eval-baseline-%.json: $(SETS)/train.msgpack $(SETS)/eval.msgpack $(BASE_VARS) | $(TOOLS)
 	@mkdir -p $(@D)
 	$(BIN)/name-baseline -t $(SETS)/train.msgpack -m $* --dim $(BAG_DIM) $(SETS)/eval.msgpack 2> $@.log \
 		| $(BIN)/name-score -j $(SCORE_FLAGS) > $@.tmp

@@ -133,6 +133,13 @@ rm "$D/pairs/libc.msgpack"
 run > "$T/make2.out" 2>&1
 if [ -s "$D/pairs/libc.msgpack" ] && ! grep -q 'data-triples' "$T/make2.out"; then pass resume; else fail resume "$(tail -5 "$T/make2.out")"; fi
 
+# Changing the split's variables remakes the splits (not the per-package files).
+make -s -f "$ROOT/pipelines/data.mk" DATA="$D" LOCAL="$L" BIN="$BIN" DEV_PKGS="liba libb libc" \
+	SRC_PKGS=proja DBG_PKGS=prog TEST_PKGS=libc VALID_PKGS=libb OPTS="O0 O2" MIN_INSNS=3 sets > "$T/make4.out" 2>&1
+te2=$(names "$D/sets/test.msgpack")
+[ "$te2" = "libc_hash_string " ] && ! grep -q data-triples "$T/make4.out" && pass vars-remake-split \
+	|| fail vars-remake-split "test: $te2 $(tail -3 "$T/make4.out")"
+
 # Tokenized splits (asm-tok with the real CLAP vocabulary) feed the stats.
 if [ -n "$SHARED" ] && [ -d "$SHARED/vendor/clap-asm" ] && [ -x "$BIN/asm-tok" ]; then
 	if run TOKENIZE=1 CLAP="$SHARED/vendor/clap-asm" stats > "$T/make3.out" 2>&1 &&
