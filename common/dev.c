@@ -6,6 +6,12 @@
 
 #include "dev.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void openblas_set_num_threads(int);
+
 #ifdef ASMNAME_CUDA
 /* Weak, so that the library links while the CUDA table is being written. */
 extern const struct dev_ops dev_cuda_ops __attribute__((weak));
@@ -37,6 +43,16 @@ static an_dev *dev_try(const struct dev_ops *ops, int kind, int index, int verbo
 		return NULL;
 	}
 	return d;
+}
+
+void dev_set_threads(int n)
+{
+	if (n <= 0)
+		return;
+#ifdef _OPENMP
+	omp_set_num_threads(n);
+#endif
+	openblas_set_num_threads(1);
 }
 
 an_dev *dev_open(const char *spec, int verbose, an_err *e)

@@ -180,6 +180,11 @@ an_dev *dev_open(const char *spec, int verbose, an_err *e);
 void    dev_close(an_dev *d);
 /* 1 when the library was built with CUDA support. */
 int     dev_have_cuda(void);
+/* The CPU thread count of a program's --threads (n > 0): OpenMP threads;
+ * OpenBLAS stays on one thread per call, the ops split their work over the
+ * OpenMP threads themselves (two pools spinning on the same cores is what
+ * made one attention forward take 6.7 s instead of 0.2-0.4 s). */
+void    dev_set_threads(int n);
 
 void *dev_malloc(an_dev *d, size_t bytes, an_err *e);
 void  dev_free(an_dev *d, void *p);

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cblas.h>
 
 #include "clap.h"
 #include "cli.h"
@@ -205,10 +204,7 @@ int main(int argc, char **argv)
 		cli_die(CLI_USAGE, "no model: give -m DIR (or set ASMNAME_CLAP)");
 	}
 	cli_check_stdout(force);
-	if (threads) {
-		omp_set_num_threads(threads);
-		openblas_set_num_threads(threads);
-	}
+	dev_set_threads(threads);
 
 	an_dev *d = dev_open(device, verbose, &e);
 	if (!d)

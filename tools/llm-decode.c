@@ -15,7 +15,6 @@
 #include <strings.h>
 #include <time.h>
 #ifdef _OPENMP
-#include <omp.h>
 #endif
 
 #include "bpe.h"
@@ -25,8 +24,6 @@
 #include "llm.h"
 #include "llmdec.h"
 #include "rec.h"
-
-void openblas_set_num_threads(int);
 
 static const char usage_text[] =
 	"usage: llm-decode -m MODEL [options] [FILE...]\n"
@@ -280,12 +277,7 @@ int main(int argc, char **argv)
 	if (llmdec_template_check(tmpl, &e) < 0)
 		cli_die(CLI_USAGE, "%s: %s", o.template_path ? o.template_path : "default", e.msg);
 	cli_check_stdout(o.force);
-	if (o.threads) {
-#ifdef _OPENMP
-		omp_set_num_threads(o.threads);
-#endif
-		openblas_set_num_threads(o.threads);
-	}
+	dev_set_threads(o.threads);
 
 	an_dev *dev = dev_open(o.device, o.verbose, &e);
 	if (!dev)

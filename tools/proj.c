@@ -3,12 +3,10 @@
  * with --aligned to the stage-1 vector "aligned"; --init writes a projection
  * file with random weights. */
 #include <getopt.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 
 #include "cli.h"
 #include "dev.h"
@@ -130,10 +128,7 @@ int main(int argc, char **argv)
 		cli_die(CLI_USAGE, "no projection: give -m FILE");
 	}
 	cli_check_stdout(force);
-	if (threads) {
-		omp_set_num_threads(threads);
-		openblas_set_num_threads(threads);
-	}
+	dev_set_threads(threads);
 	an_dev *d = dev_open(device, verbose, &e);
 	if (!d)
 		cli_die(CLI_DATA, "%s", e.msg);
