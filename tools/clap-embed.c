@@ -28,7 +28,7 @@ static const char usage_text[] =
 	"  -b, --batch N         functions per batch (default 16)\n"
 	"      --max-tokens N    padded tokens per batch (default 16384)\n"
 	"      --window N        records sorted by length together (default 512)\n"
-	"  -t, --threads N       CPU threads (default: all)\n"
+	"  -j, --threads N       CPU threads (default: all; -t also works)\n"
 	"  -z, --gzip            gzip the output\n"
 	"  -f, --force           write records even to a terminal\n"
 	"  -v, --verbose         device and progress on stderr\n"
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 		{ "batch",      required_argument, NULL, 'b' },
 		{ "max-tokens", required_argument, NULL, 'T' },
 		{ "window",     required_argument, NULL, 'W' },
-		{ "threads",    required_argument, NULL, 't' },
+		{ "threads",    required_argument, NULL, 'j' },
 		{ "gzip",       no_argument,       NULL, 'z' },
 		{ "force",      no_argument,       NULL, 'f' },
 		{ "verbose",    no_argument,       NULL, 'v' },
@@ -174,7 +174,7 @@ int main(int argc, char **argv)
 	j.max_tokens = 16384;
 	j.window = 512;
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "m:d:b:t:zfvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:d:b:j:t:zfvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model = optarg; break;
 		case 'd': device = optarg; break;
@@ -189,6 +189,7 @@ int main(int argc, char **argv)
 		case 'b': j.batch = (int)cli_opt_u64("--batch", optarg, 1, 65536); break;
 		case 'T': j.max_tokens = cli_opt_u64("--max-tokens", optarg, 1, 1u << 30); break;
 		case 'W': j.window = (int)cli_opt_u64("--window", optarg, 1, 1 << 20); break;
+		case 'j':
 		case 't': threads = (int)cli_opt_u64("--threads", optarg, 1, 4096); break;
 		case 'z': gz = 1; break;
 		case 'f': force = 1; break;

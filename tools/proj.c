@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"      --aligned         write the stage-1 vector aligned instead of prefix\n"
 	"  -d, --device DEV      auto, cpu, cuda or cuda:N (default auto)\n"
 	"  -b, --batch N         records per batch (default 64)\n"
-	"  -t, --threads N       CPU threads (default: all)\n"
+	"  -j, --threads N       CPU threads (default: all; -t also works)\n"
 	"  -z, --gzip            gzip the output\n"
 	"  -f, --force           write records even to a terminal\n"
 	"  -v, --verbose         device and progress on stderr\n"
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 		{ "seed",       required_argument, NULL, O_SEED },
 		{ "device",     required_argument, NULL, 'd' },
 		{ "batch",      required_argument, NULL, 'b' },
-		{ "threads",    required_argument, NULL, 't' },
+		{ "threads",    required_argument, NULL, 'j' },
 		{ "gzip",       no_argument,       NULL, 'z' },
 		{ "force",      no_argument,       NULL, 'f' },
 		{ "verbose",    no_argument,       NULL, 'v' },
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 	an_err e = { 0 };
 
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "m:d:b:t:zfvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:d:b:j:t:zfvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model = optarg; break;
 		case O_LLM: llm = optarg; break;
@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 		case O_SEED: seed = cli_opt_u64("--seed", optarg, 0, UINT64_MAX); break;
 		case 'd': device = optarg; break;
 		case 'b': batch = (int)cli_opt_u64("--batch", optarg, 1, 1 << 20); break;
+		case 'j':
 		case 't': threads = (int)cli_opt_u64("--threads", optarg, 1, 4096); break;
 		case 'z': gz = 1; break;
 		case 'f': force = 1; break;
