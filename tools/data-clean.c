@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "names.h"
 #include "rec.h"
+#include "u64map.h"
 
 static const char usage_text[] =
 	"usage: data-clean [options] [FILE...]\n"
@@ -37,47 +38,14 @@ static _Noreturn void usage(int status)
 	exit(status);
 }
 
-/* A set of 64-bit hashes (open addressing; 0 is stored as 1). */
-typedef struct hset {
-	uint64_t *v;
-	size_t    n, cap;
-} hset;
-
-static int hset_add(hset *s, uint64_t h)   /* 1 if new */
+/* Add h to the set; 1 if it was not there. */
+static int hset_add(u64map *s, uint64_t h)
 {
-	size_t i;
+	int added;
 
-	h = h ? h : 1;
-	if (2 * (s->n + 1) > s->cap) {
-		hset o = *s;
-
-		s->cap = o.cap ? 2 * o.cap : 1 << 16;
-		s->v = calloc(s->cap, sizeof *s->v);
-		s->n = 0;
-		if (!s->v)
-			cli_die(CLI_DATA, "out of memory");
-		for (size_t k = 0; k < o.cap; k++)
-			if (o.v[k])
-				hset_add(s, o.v[k]);
-		free(o.v);
-	}
-	for (i = h & (s->cap - 1); s->v[i]; i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == h)
-			return 0;
-	s->v[i] = h;
-	s->n++;
-	return 1;
-}
-
-static int hset_has(const hset *s, uint64_t h)
-{
-	h = h ? h : 1;
-	if (!s->cap)
-		return 0;
-	for (size_t i = h & (s->cap - 1); s->v[i]; i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == h)
-			return 1;
-	return 0;
+	if (!u64map_get(s, h, 0, &added))
+		cli_die(CLI_DATA, "out of memory");
+	return added;
 }
 
 enum { C_IN, C_NONAME, C_CXX, C_WORDLESS, C_RELABEL, C_TINY, C_NOSRC, C_DUP, C_KNOWN, C_BAD, C_OUT, C_N };
@@ -110,7 +78,7 @@ int main(int argc, char **argv)
 	int nexcl = 0, dedup = 0, gz = 0, force = 0, keep_cxx = 0, c, status = 0;
 	uint64_t min_insns = 1, cnt[C_N] = { 0 };
 	dataset_tags *tags = NULL;
-	hset seen = { 0 }, known = { 0 };
+	u64map seen = { 0 }, known = { 0 };
 	rec_writer *w;
 	cli_in in;
 	rec r;
@@ -200,7 +168,7 @@ int main(int argc, char **argv)
 			cnt[C_TINY]++;
 			continue;
 		}
-		if (hset_has(&known, h)) {
+		if (u64map_find(&known, h)) {
 			cnt[C_KNOWN]++;
 			continue;
 		}
@@ -244,8 +212,8 @@ int main(int argc, char **argv)
 	cli_in_free(&in);
 	rec_free(&r);
 	dataset_tags_free(tags);
-	free(seen.v);
-	free(known.v);
+	u64map_free(&seen);
+	u64map_free(&known);
 	free(excl);
 	{
 		FILE *f = report ? fopen(report, "w") : stderr;

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "dataset.h"
 #include "rec.h"
+#include "u64map.h"
 
 static const char usage_text[] =
 	"usage: data-split -o DIR [options] FILE...\n"
@@ -37,45 +38,8 @@ static _Noreturn void usage(int status)
 enum { TRAIN, VALID, TEST, NSPLIT };
 static const char *const split_name[NSPLIT] = { "train", "valid", "test" };
 
-/* hash -> (best split, written) with open addressing; key 0 stored as 1. */
-typedef struct slot {
-	uint64_t h;
-	uint8_t  best, done;
-} slot;
-typedef struct htab {
-	slot  *v;
-	size_t n, cap;
-} htab;
-
-static slot *ht_get(htab *t, uint64_t h, int add)
-{
-	size_t i;
-
-	h = h ? h : 1;
-	if (add && 2 * (t->n + 1) > t->cap) {
-		htab o = *t;
-
-		t->cap = o.cap ? 2 * o.cap : 1 << 16;
-		t->n = 0;
-		if (!(t->v = calloc(t->cap, sizeof *t->v)))
-			cli_die(CLI_DATA, "out of memory");
-		for (size_t k = 0; k < o.cap; k++)
-			if (o.v[k].h)
-				*ht_get(t, o.v[k].h, 1) = o.v[k];
-		free(o.v);
-	}
-	if (!t->cap)
-		return NULL;
-	for (i = h & (t->cap - 1); t->v[i].h; i = (i + 1) & (t->cap - 1))
-		if (t->v[i].h == h)
-			return &t->v[i];
-	if (!add)
-		return NULL;
-	t->v[i].h = h;
-	t->v[i].best = NSPLIT;
-	t->n++;
-	return &t->v[i];
-}
+/* hash -> its best split (low byte) and whether it was written (DONE). */
+#define DONE 0x100u
 
 static int in_list(const char *list, const char *s, size_t n)
 {
@@ -137,7 +101,7 @@ int main(int argc, char **argv)
 	int gz = 0, c, status = 0;
 	uint64_t in[NSPLIT] = { 0 }, out[NSPLIT] = { 0 }, dup[NSPLIT] = { 0 }, cross[NSPLIT] = { 0 },
 		 bad = 0;
-	htab t = { 0 };
+	u64map t = { 0 };
 	rec_writer *w[NSPLIT];
 	int fd[NSPLIT];
 	char tmp[NSPLIT][4096], fin[NSPLIT][4096];
@@ -175,15 +139,16 @@ int main(int argc, char **argv)
 	while ((rc = cli_in_next(&ci, &r, &e)) != 0) {
 		int s;
 		uint64_t h;
-		slot *sl;
+		uint32_t *best;
 
 		if (rc < 0)
 			cli_die(CLI_DATA, "%s", e.msg);
 		if (classify(&r, &s, &h, &e))
 			continue;   /* reported in pass 2 */
-		sl = ht_get(&t, h, 1);
-		if (s < sl->best)
-			sl->best = (uint8_t)s;
+		if (!(best = u64map_get(&t, h, NSPLIT, NULL)))
+			cli_die(CLI_DATA, "out of memory");
+		if ((uint32_t)s < *best)
+			*best = (uint32_t)s;
 	}
 	cli_in_free(&ci);
 
@@ -200,7 +165,7 @@ int main(int argc, char **argv)
 	while ((rc = cli_in_next(&ci, &r, &e)) != 0) {
 		int s;
 		uint64_t h;
-		slot *sl;
+		uint32_t *sl;
 		char where[256];
 
 		if (rc < 0)
@@ -211,23 +176,23 @@ int main(int argc, char **argv)
 			continue;
 		}
 		in[s]++;
-		sl = ht_get(&t, h, 0);
-		if (!sl || sl->best != s) {
+		sl = u64map_find(&t, h);
+		if (!sl || (*sl & 0xff) != (uint32_t)s) {
 			cross[s]++;
 			continue;
 		}
-		if (sl->done) {
+		if (*sl & DONE) {
 			dup[s]++;
 			continue;
 		}
-		sl->done = 1;
+		*sl |= DONE;
 		if (rec_write(w[s], &r, &e))
 			cli_die(CLI_DATA, "%s: %s", tmp[s], e.msg);
 		out[s]++;
 	}
 	cli_in_free(&ci);
 	rec_free(&r);
-	free(t.v);
+	u64map_free(&t);
 	for (int s = 0; s < NSPLIT; s++) {
 		if (rec_writer_close(w[s], &e))
 			cli_die(CLI_DATA, "%s: %s", tmp[s], e.msg);
