@@ -31,6 +31,7 @@ void rec_free(rec *r)
 {
 	if (r->zone)
 		msgpack_zone_free(r->zone);
+	free(r->srcbuf);
 	free(r->f);
 	free(r->raw);
 	memset(r, 0, sizeof *r);
@@ -57,6 +58,35 @@ void *rec_alloc(rec *r, size_t n)
 	if (rec_zone(r))
 		return NULL;
 	return msgpack_zone_malloc(r->zone, n ? n : 1);
+}
+
+/* Point r->src at the record's own copy of name, so that a record kept
+ * in a batch still names its input after the reader has been closed. */
+static void set_src(rec *r, const char *name)
+{
+	size_t n;
+
+	if (!name) {
+		r->src = NULL;
+		return;
+	}
+	if (r->srcbuf && !strcmp(r->srcbuf, name)) {
+		r->src = r->srcbuf;
+		return;
+	}
+	n = strlen(name) + 1;
+	if (n > r->srccap) {
+		char *nb = realloc(r->srcbuf, n);
+
+		if (!nb) {
+			r->src = "?";
+			return;
+		}
+		r->srcbuf = nb;
+		r->srccap = n;
+	}
+	memcpy(r->srcbuf, name, n);
+	r->src = r->srcbuf;
 }
 
 static int keyeq(const rec_field *f, const char *key, size_t klen)
@@ -931,7 +961,7 @@ int rec_reader_next(rec_reader *rd, rec *r, an_err *e)
 	rd->scan.depth = -1;
 	rd->count++;
 	r->index = rd->count;
-	r->src = rd->name;
+	set_src(r, rd->name);
 	if (unpack_into(r, e)) {
 		an_err_prefix(e, "%s: record %llu", rd->name, (unsigned long long)rd->count);
 		rec_clear(r);
@@ -969,7 +999,7 @@ int rec_copy(rec *dst, const rec *src, an_err *e)
 	memcpy(dst->raw, sb.data, sb.size);
 	dst->rawlen = sb.size;
 	dst->index = src->index;
-	dst->src = src->src;
+	set_src(dst, src->src);
 	rc = unpack_into(dst, e);
 out:
 	msgpack_sbuffer_destroy(&sb);

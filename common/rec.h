@@ -35,7 +35,9 @@ typedef struct rec {
 	size_t         rawlen, rawcap;
 	msgpack_zone  *zone;     /* unpacked objects and values set since */
 	uint64_t       index;    /* 1-based number in its input, 0 if built */
-	const char    *src;      /* name of its input ("-" for stdin), borrowed */
+	const char    *src;      /* name of its input ("<stdin>"), or NULL if built */
+	char          *srcbuf;   /* src's own copy: it outlives the reader */
+	size_t         srccap;
 } rec;
 
 void rec_init(rec *r);

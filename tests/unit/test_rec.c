@@ -137,6 +137,22 @@ static void test_bad_input(void)
 	good = rec_writer_membuf(w, &glen);
 
 	CHECK(read_all(good, 0, &e) == 0, "rec.empty", "empty stream is not zero records");
+	/* a record kept in a batch names its input after the reader is gone */
+	{
+		rec_reader *rd = rec_reader_mem(good, glen, "first-input", &e);
+		rec kept;
+
+		rec_init(&kept);
+		rec_reader_next(rd, &kept, &e);
+		rec_reader_close(rd);
+		rd = rec_reader_mem(good, glen, "other-input", &e);
+		rec_reader_next(rd, &r, &e);
+		CHECK(kept.src && !strcmp(kept.src, "first-input") && kept.src == kept.srcbuf &&
+		      !strcmp(r.src, "other-input"), "rec.src.outlives_reader", "src \"%s\"",
+		      kept.src ? kept.src : "(null)");
+		rec_reader_close(rd);
+		rec_free(&kept);
+	}
 	/* every cut inside the second record is reported as truncated, after one */
 	{
 		int ok = 1;
