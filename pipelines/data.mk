@@ -184,9 +184,19 @@ $(DATA)/eval/%.msgpack: $(DATA)/dbg/%/source | $(TOOLS)
 	rm -f $@.r $@.reports; mv $@.tmp $@
 
 # One evaluation set: duplicates within it and functions already in the
-# training split (same normalized assembly) are left out.
+# training split (same normalized assembly) are left out.  A source package
+# both in the evaluation set and in the training split is an error: its code
+# would be trained on, whatever the hashes say.
 $(SETS)/eval.msgpack: $(EVALS) $(SETS)/train.msgpack | $(TOOLS)
 	$(BIN)/data-clean --dedup --exclude $(SETS)/train.msgpack --report $@.report $(EVALS) > $@.tmp
+	both=$$(LC_ALL=C comm -12 \
+		<($(BIN)/rec-dump $@.tmp | jq -r '.pkg // empty' | LC_ALL=C sort -u) \
+		<($(BIN)/rec-dump $(SETS)/train.msgpack | jq -r '.pkg // empty' | LC_ALL=C sort -u)); \
+	if [ -n "$$both" ]; then \
+		echo "data.mk: source packages in both the evaluation set and train:" $$both \
+		     "(take them out of DEV_PKGS/SRC_PKGS or DBG_PKGS)" >&2; \
+		rm -f $@.tmp; exit 1; \
+	fi
 	mv $@.tmp $@
 
 # --- the seed's CSV (source, asm, name): the records that carry source --------

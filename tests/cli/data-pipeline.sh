@@ -151,3 +151,26 @@ if [ -n "$SHARED" ] && [ -d "$SHARED/vendor/clap-asm" ] && [ -x "$BIN/asm-tok" ]
 else
 	skip tokenize "no ../shared/vendor/clap-asm or no asm-tok"
 fi
+
+# An evaluation group whose source package is also trained on is refused.
+cat > "$T/build/leak.c" <<'C'
+#include <stdio.h>
+static long sum_squares(long n) { long s = 0; while (n > 0) { s += n * n; n -= 3; } return s; }
+long leak_report(long n) { long s = 0; for (long i = 1; i < n; i += 2) { s ^= sum_squares(i); printf("%ld\n", s); } return s; }
+int main(int argc, char **argv) { (void)argv; return (int)(leak_report(argc + 9) & 1); }
+C
+(cd "$T/build" && gcc -O1 -g -Wl,--build-id -o leak leak.c && objcopy --only-keep-debug leak leak.debug && strip leak)
+lid=$(readelf -n "$T/build/leak" | awk '/Build ID:/ { print $3 }')
+mkdir -p "$L/dbg/leak/root/usr/bin" "$L/dbg/leak/root/usr/lib/debug/.build-id/$(echo "$lid" | cut -c1-2)"
+cp "$T/build/leak" "$L/dbg/leak/root/usr/bin/leak"
+cp "$T/build/leak.debug" "$L/dbg/leak/root/usr/lib/debug/.build-id/$(echo "$lid" | cut -c1-2)/$(echo "$lid" | cut -c3-).debug"
+echo liba > "$L/dbg/leak/source"
+if make -s -f "$ROOT/pipelines/data.mk" DATA="$T/data-leak" LOCAL="$L" BIN="$BIN" DEV_PKGS="liba libb libc" \
+	SRC_PKGS=proja DBG_PKGS="prog leak" TEST_PKGS=libb VALID_PKGS=libc OPTS="O0 O2" MIN_INSNS=3 \
+	eval > "$T/leak.out" 2>&1; then
+	fail eval-overlap "make accepted an evaluation package that is in train"
+elif grep -q 'in both the evaluation set and train: liba' "$T/leak.out" && [ ! -e "$T/data-leak/sets/eval.msgpack" ]; then
+	pass eval-overlap
+else
+	fail eval-overlap "$(tail -3 "$T/leak.out")"
+fi
