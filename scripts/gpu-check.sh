@@ -7,7 +7,9 @@
 #   4. time the hot kernels (tests/bench/kernels.c): matrix products and
 #      attention against cuBLAS, NF4 matrix-vector products against the
 #      measured copy bandwidth;
-#   5. run every other test (tests/run.sh).
+#   5. run every other test (tests/run.sh);
+#   6. with MODEL_BENCH=1, clap-embed and llm-decode against PyTorch on the GPU
+#      (tests/bench/clap-embed.sh, tests/bench/llm-decode-gpu.sh).
 # Everything is printed; a copy goes to $GPU_CHECK_OUT (default: $OUT when
 # the device runner sets it, else $O/build/gpu-check): log.txt and results.md, a
 # section ready to append to tests/bench/RESULTS.md.  No tracked file is
@@ -139,6 +141,26 @@ fi
 if [ "${SKIP_SUITE:-0}" != 1 ]; then
 	stage "5. the whole test suite (tests/run.sh)"
 	if ! O="$O" logged tests/run.sh; then status=1; fi
+fi
+
+# 6. The model benchmarks against PyTorch on the GPU (issues 5 and 6): only
+# with MODEL_BENCH=1 (they take several minutes each) and where python3 has
+# torch and transformers; their tables go to $res/models.txt.
+if [ "${MODEL_BENCH:-0}" = 1 ]; then
+	stage "6. model benchmarks on the GPU"
+	if python3 -c 'import torch, transformers; assert torch.cuda.is_available()' 2>/dev/null; then
+		for b in "env DEVICE=cuda DTYPE=bf16 BIN=$O/bin sh tests/bench/clap-embed.sh" \
+			 "env BIN=$O/bin sh tests/bench/llm-decode-gpu.sh"; do
+			say "--- $b"
+			# shellcheck disable=SC2086
+			timeout 1500 $b >"$res/.model" 2>&1
+			rc=$?
+			tee -a "$log" "$res/models.txt" <"$res/.model"
+			[ "$rc" -ne 0 ] && { say "exit status $rc"; status=1; }
+		done
+	else
+		say "skipped: python3 has no torch/transformers with CUDA here"
+	fi
 fi
 
 stage "done: status $status"
