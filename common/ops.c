@@ -145,6 +145,27 @@ static int bf16_tile_rows(int K)
 	return r < 1 ? 1 : r;
 }
 
+/* The scratch tile for a bf16 weight W[N, K]: *nb rows of K floats. */
+static float *bf16_tile(int N, int K, int *nb, const char *what, an_err *e)
+{
+	float *tile;
+
+	*nb = bf16_tile_rows(K);
+	if (*nb > N)
+		*nb = N;
+	if (!(tile = ops_scratch(0, (size_t)*nb * K)))
+		an_err_set(e, "%s: out of memory for a %d x %d tile", what, *nb, K);
+	return tile;
+}
+
+/* Rows [n0, n0 + rows) of W[N, K] in bf16, as fp32 rows of the tile. */
+static void bf16_rows(float *tile, const uint16_t *w, int n0, int rows, int K)
+{
+	#pragma omp parallel for if ((size_t)rows * K > 65536)
+	for (int r = 0; r < rows; r++)
+		bf16_to_f32_n(tile + (size_t)r * K, w + (size_t)(n0 + r) * K, (size_t)K);
+}
+
 int matmul_forward_bf16_cpu(float *out, const float *inp, const uint16_t *w, const float *bias,
 		int M, int K, int N, an_err *e)
 {
@@ -156,20 +177,14 @@ int matmul_forward_bf16_cpu(float *out, const float *inp, const uint16_t *w, con
 		memset(out, 0, (size_t)M * N * sizeof *out);
 	if (K <= 0)
 		return 0;
-	int nb = bf16_tile_rows(K);
-	if (nb > N)
-		nb = N;
-	float *tile = ops_scratch(0, (size_t)nb * K);
-	if (!tile) {
-		an_err_set(e, "matmul bf16: out of memory for a %d x %d tile", nb, K);
+	int nb;
+	float *tile = bf16_tile(N, K, &nb, "matmul bf16", e);
+	if (!tile)
 		return -1;
-	}
 	for (int n0 = 0; n0 < N; n0 += nb) {
 		int rows = N - n0 < nb ? N - n0 : nb;
 
-		#pragma omp parallel for if ((size_t)rows * K > 65536)
-		for (int r = 0; r < rows; r++)
-			bf16_to_f32_n(tile + (size_t)r * K, w + (size_t)(n0 + r) * K, (size_t)K);
+		bf16_rows(tile, w, n0, rows, K);
 		sgemm_cpu(0, 1, M, rows, K,
 				1.0f, inp, K, tile, K, 1.0f, out + n0, N);
 	}
@@ -212,20 +227,14 @@ int matmul_backward_bf16_cpu(float *dinp, const float *dout, const uint16_t *w,
 		memset(dinp, 0, (size_t)M * K * sizeof *dinp);
 	if (N <= 0)
 		return 0;
-	int nb = bf16_tile_rows(K);
-	if (nb > N)
-		nb = N;
-	float *tile = ops_scratch(0, (size_t)nb * K);
-	if (!tile) {
-		an_err_set(e, "matmul bf16 backward: out of memory for a %d x %d tile", nb, K);
+	int nb;
+	float *tile = bf16_tile(N, K, &nb, "matmul bf16 backward", e);
+	if (!tile)
 		return -1;
-	}
 	for (int n0 = 0; n0 < N; n0 += nb) {
 		int rows = N - n0 < nb ? N - n0 : nb;
 
-		#pragma omp parallel for if ((size_t)rows * K > 65536)
-		for (int r = 0; r < rows; r++)
-			bf16_to_f32_n(tile + (size_t)r * K, w + (size_t)(n0 + r) * K, (size_t)K);
+		bf16_rows(tile, w, n0, rows, K);
 		sgemm_cpu(0, 0, M, K, rows,
 				1.0f, dout + n0, N, tile, K, 1.0f, dinp, K);
 	}
